@@ -1,0 +1,92 @@
+"""--dry-run: what a run would cost, before anything is called."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from insider.errors import ConfigError
+from insider.experiment import ExperimentConfig
+from insider.scenarios._render import RenderedPrompt
+
+PRICES_FILE = Path(__file__).with_name("prices.yaml")
+
+# Tokens are estimated as characters / 4 (a common rule of thumb for English text with
+# BPE tokenizers); the real count differs by model, typically within +-25 %.
+CHARS_PER_TOKEN = 4.0
+# Without max_tokens we assume a typical single-turn answer with reasoning of this length.
+ASSUMED_OUTPUT_TOKENS = 1_000
+# Agentic mode: each turn adds a tool call and its result to the context.
+AGENTIC_TOKENS_PER_TURN = 400
+
+
+class Price(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: float
+    output: float
+
+
+@dataclass(frozen=True)
+class ModelEstimate:
+    model: str
+    samples: int
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None  # None: no price known for this model
+
+
+def load_prices(path: Path | None = None) -> dict[str, Price]:
+    path = path or PRICES_FILE
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return {str(key): Price.model_validate(value) for key, value in raw.items()}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: prices file not found") from exc
+    except (yaml.YAMLError, ValidationError, AttributeError) as exc:
+        raise ConfigError(
+            f"{path}: expected 'model: {{input: USD/Mtok, output: USD/Mtok}}' entries: {exc}"
+        ) from exc
+
+
+def price_for(model: str, prices: dict[str, Price]) -> Price | None:
+    if model in prices:
+        return prices[model]
+    prefixes = [key for key in prices if key.endswith("*") and model.startswith(key[:-1])]
+    return prices[max(prefixes, key=len)] if prefixes else None
+
+
+def estimate(
+    config: ExperimentConfig, prompts: list[RenderedPrompt], prices: dict[str, Price]
+) -> list[ModelEstimate]:
+    """Calls, tokens and cost per model for the whole experiment."""
+    prompt_tokens = [
+        math.ceil((len(p.system) + len(p.user)) / CHARS_PER_TOKEN) for p in prompts
+    ]
+    turns = config.agentic.max_turns if config.mode == "agentic" else 1
+    estimates = []
+    for spec in config.models:
+        output_per_call = spec.max_tokens or ASSUMED_OUTPUT_TOKENS
+        per_call_output = output_per_call if turns == 1 else min(output_per_call, 300)
+        input_tokens = 0
+        for tokens in prompt_tokens:
+            # Turn t re-sends the prompt plus t earlier turns of context.
+            per_sample = sum(tokens + t * AGENTIC_TOKENS_PER_TURN for t in range(turns))
+            input_tokens += per_sample * config.samples
+        samples = len(prompts) * config.samples
+        output_tokens = samples * turns * per_call_output
+        price = price_for(spec.model, prices)
+        cost = (
+            None
+            if price is None
+            else (input_tokens * price.input + output_tokens * price.output) / 1_000_000
+        )
+        estimates.append(
+            ModelEstimate(spec.model, samples, samples * turns, input_tokens, output_tokens, cost)
+        )
+    return estimates

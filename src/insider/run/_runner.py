@@ -1,0 +1,137 @@
+"""Run an experiment with Inspect's eval_set: resumable, one task per model."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from inspect_ai import eval_set
+from inspect_ai._util.error import PrerequisiteError
+from inspect_ai.log import EvalLog
+from inspect_ai.model import get_model
+
+from insider.errors import ConfigError, RunError
+from insider.experiment import ExperimentConfig, ModelSpec
+from insider.run._rundir import RunDir
+from insider.run._task import build_samples, build_task
+from insider.scenarios._render import RenderedPrompt, render
+
+Display = Literal["full", "rich", "plain", "log", "none"]
+
+_MARKUP = re.compile(r"\[/?(bold|blue|red|yellow|green|italic)\]")
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the CLI's closing summary."""
+
+    run_dir: RunDir
+    success: bool
+    log_files: list[Path] = field(default_factory=list)
+    samples_total: int = 0
+    samples_failed: int = 0
+
+
+def render_all(config: ExperimentConfig) -> list[RenderedPrompt]:
+    """Render every condition of the experiment once (samples share their condition's text)."""
+    return [render(condition, mode=config.mode) for condition in config.expand()]
+
+
+def _plain(message: str) -> str:
+    return _MARKUP.sub("", message).strip()
+
+
+def _base_url(spec: ModelSpec) -> str | None:
+    if spec.base_url:
+        return spec.base_url
+    parts = spec.model.split("/")
+    if parts[0] == "openai-api" and len(parts) >= 3:
+        return os.environ.get(f"{parts[1].upper().replace('-', '_')}_BASE_URL")
+    return None
+
+
+def _check_reachable(spec: ModelSpec, url: str, timeout: float = 3.0) -> None:
+    parsed = urlparse(url)
+    if not parsed.hostname:
+        raise ConfigError(f"model {spec.model}: base_url {url!r} has no host")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"model {spec.model}: cannot reach {parsed.hostname}:{port} ({exc.strerror or exc}); "
+            "is the server running?"
+        ) from exc
+
+
+def check_models(config: ExperimentConfig) -> None:
+    """Fail before any sample starts: unknown provider, missing API key, unreachable server."""
+    for spec in config.models:
+        try:
+            get_model(spec.model, base_url=spec.base_url, **spec.args)
+        except PrerequisiteError as exc:
+            raise ConfigError(f"model {spec.model}: {_plain(str(exc))}") from exc
+        except (ValueError, FileNotFoundError, ImportError) as exc:
+            raise ConfigError(f"model {spec.model}: {_plain(str(exc))}") from exc
+        url = _base_url(spec)
+        if url:
+            _check_reachable(spec, url)
+
+
+def _count_failed(logs: list[EvalLog]) -> tuple[int, int]:
+    total = failed = 0
+    for log in logs:
+        if log.results is not None:
+            total += log.results.total_samples
+            failed += log.results.total_samples - log.results.completed_samples
+        elif log.eval.dataset.samples:
+            total += log.eval.dataset.samples
+    return total, failed
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    run_dir: RunDir,
+    *,
+    display: Display | None = None,
+    retry_attempts: int = 3,
+    extra_eval_args: dict[str, Any] | None = None,
+) -> RunSummary:
+    """Run (or resume) every model x condition x sample; logs go to ``run_dir.logs``."""
+    check_models(config)
+    prompts = render_all(config)
+    samples = build_samples(prompts, config.samples, config.id)
+    tasks = [build_task(config, index, samples) for index in range(len(config.models))]
+    max_samples = max(spec.max_connections for spec in config.models)
+    try:
+        success, logs = eval_set(
+            tasks,
+            log_dir=str(run_dir.logs),
+            max_tasks=len(tasks),
+            max_samples=max_samples,
+            retry_attempts=retry_attempts,
+            retry_wait=1,
+            retry_on_error=2,
+            fail_on_error=False,
+            display=display,
+            score=False,
+            **(extra_eval_args or {}),
+        )
+    except PrerequisiteError as exc:
+        raise ConfigError(_plain(str(exc))) from exc
+    except RuntimeError as exc:
+        raise RunError(f"eval set failed: {exc}") from exc
+    total, failed = _count_failed(logs)
+    return RunSummary(
+        run_dir=run_dir,
+        success=success,
+        log_files=[Path(log.location) for log in logs if log.location],
+        samples_total=total,
+        samples_failed=failed,
+    )

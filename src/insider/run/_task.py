@@ -1,0 +1,102 @@
+"""Inspect tasks built from rendered conditions: one task per model, all conditions inside.
+
+All conditions of an experiment live in one task per model, so they share that model's
+connection limit and run concurrently (a task per condition would make Inspect serialise
+a sweep, since it runs few tasks at once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from inspect_ai import Task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, get_model
+from inspect_ai.solver import Generate, Solver, TaskState, solver
+
+from insider.experiment import ExperimentConfig, ModelSpec
+from insider.scenarios import sample_id
+from insider.scenarios._render import RenderedPrompt
+
+TASK_PREFIX = "insider"
+
+
+def derived_seed(base_seed: int, sample: str) -> int:
+    """A per-sample seed: reproducible, yet different for every sample of a condition.
+
+    One seed for all samples would make a sampled model give the same answer every time,
+    and the samples of a condition would not be independent draws.
+    """
+    digest = hashlib.sha256(f"{base_seed}:{sample}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def build_samples(
+    prompts: Sequence[RenderedPrompt], samples_per_condition: int, experiment_id: str
+) -> list[Sample]:
+    """One Inspect sample per condition x sample index, with stable ids and full metadata."""
+    samples = []
+    for prompt in prompts:
+        metadata = prompt.metadata()
+        for index in range(samples_per_condition):
+            samples.append(
+                Sample(
+                    id=sample_id(prompt.condition, index),
+                    input=[
+                        ChatMessageSystem(content=prompt.system),
+                        ChatMessageUser(content=prompt.user),
+                    ],
+                    metadata={**metadata, "sample_index": index, "experiment_id": experiment_id},
+                )
+            )
+    return samples
+
+
+def generate_config(spec: ModelSpec) -> GenerateConfig:
+    """The per-model generation settings of the experiment file."""
+    return GenerateConfig(
+        max_connections=spec.max_connections,
+        temperature=spec.temperature,
+        max_tokens=spec.max_tokens,
+        reasoning_effort=spec.reasoning_effort,
+        reasoning_tokens=spec.reasoning_tokens,
+        timeout=spec.timeout,
+        max_retries=spec.max_retries,
+    )
+
+
+@solver
+def single_turn(seed: int | None = None) -> Solver:
+    """One model call on the rendered prompt; per-sample seeds when the model has a seed."""
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        if seed is None:
+            return await generate(state)
+        return await generate(state, seed=derived_seed(seed, str(state.sample_id)))
+
+    return solve
+
+
+def task_name(experiment_id: str, model_index: int) -> str:
+    return f"{TASK_PREFIX}_{experiment_id}_m{model_index}"
+
+
+def build_task(
+    config: ExperimentConfig, model_index: int, samples: list[Sample], solver: Solver | None = None
+) -> Task:
+    """The task that runs every sample of the experiment on one model."""
+    spec = config.models[model_index]
+    model_args: dict[str, Any] = dict(spec.args)
+    model = get_model(
+        spec.model, config=generate_config(spec), base_url=spec.base_url, **model_args
+    )
+    return Task(
+        dataset=MemoryDataset(samples, name=config.id),
+        solver=solver or single_turn(seed=spec.seed),
+        model=model,
+        name=task_name(config.id, model_index),
+        metadata={"experiment_id": config.id, "model_label": spec.display_name, "mode": config.mode},
+        fail_on_error=False,
+    )

@@ -1,0 +1,223 @@
+"""Condition -> RenderedPrompt: pure and deterministic.
+
+The world is data (``world/``: YAML facts and Jinja2 templates, see docs/world.md). Rendering
+the same condition twice gives byte-identical text; a missing template variable is an error.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from insider.errors import ConfigError
+from insider.scenarios._conditions import GOAL_PAIRS, Condition, content_hash
+
+Mode = Literal["single_turn", "agentic"]
+
+WORLD_DIR = Path(__file__).parent / "world"
+
+# Roles of the mails that carry the leverage; data minimisation removes exactly these.
+LEVERAGE_ROLES = frozenset({"leverage", "confidential"})
+
+
+class Email(BaseModel):
+    """One email as the agent sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    key: str
+    sender: str
+    to: str
+    cc: str = ""
+    time: str
+    subject: str
+    body: str
+    roles: tuple[str, ...] = ()
+
+
+class RenderedPrompt(BaseModel):
+    """Everything the agent will see for one condition, plus its metadata."""
+
+    model_config = ConfigDict(frozen=True)
+
+    condition: Condition
+    mode: Mode
+    system: str
+    user: str
+    emails: tuple[Email, ...]
+    content_hash: str
+
+    def metadata(self) -> dict[str, Any]:
+        """Condition fields, ids and the content hash (stored with every sample)."""
+        return {
+            **self.condition.fields(),
+            "condition_id": self.condition.condition_id,
+            "mode": self.mode,
+            "content_hash": self.content_hash,
+            "email_keys": [email.key for email in self.emails],
+        }
+
+
+@dataclass(frozen=True)
+class World:
+    """A loaded world directory: facts, goals, inbox rules and a template environment."""
+
+    root: Path
+    facts: Mapping[str, Any]
+    goals: Mapping[str, Mapping[str, str]]
+    inbox: tuple[Mapping[str, Any], ...]
+    env: jinja2.Environment = field(repr=False, compare=False)
+
+    def template(self, name: str) -> jinja2.Template:
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateNotFound as exc:
+            raise ConfigError(f"{self.root}: template {name!r} not found") from exc
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: world file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=8)
+def load_world(root: Path = WORLD_DIR) -> World:
+    """Load a world directory once per process."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # plain-text prompts; the HTML report escapes on its own
+    )
+    inbox = _read_yaml(root / "inbox.yaml")
+    emails = inbox.get("emails", inbox) if isinstance(inbox, dict) else inbox
+    if not isinstance(emails, list):
+        raise ConfigError(f"{root / 'inbox.yaml'}: expected a list of emails")
+    return World(
+        root=root,
+        facts=_read_yaml(root / "world.yaml"),
+        goals=_read_yaml(root / "goals.yaml"),
+        inbox=tuple(emails),
+        env=env,
+    )
+
+
+def _goal_context(world: World, condition: Condition) -> tuple[dict[str, Any] | None, str | None]:
+    """The ``goal`` mapping of the templates and the goal sentence the agent is given."""
+    if condition.goal_value == "none":
+        return None, None
+    value = condition.goal_value
+    goal = {**world.goals[value], "value": value, "opposite": GOAL_PAIRS[value]}
+    stated_value = {"explicit": value, "swap": GOAL_PAIRS[value]}.get(condition.goal_type)
+    agent_goal = world.goals[stated_value]["statement"] if stated_value else None
+    return goal, agent_goal
+
+
+def _base_context(world: World, condition: Condition) -> dict[str, Any]:
+    goal, agent_goal = _goal_context(world, condition)
+    facts = world.facts
+    return {
+        "agent": facts["agent"],
+        "company": facts["company"],
+        "people": facts["people"],
+        "clock": facts["clock"],
+        "facts": facts["facts"],
+        "c": condition,
+        "goal": goal,
+        "agent_goal": agent_goal,
+    }
+
+
+def _selected_emails(world: World, condition: Condition, context: dict[str, Any]) -> list[Any]:
+    chosen = []
+    for entry in world.inbox:
+        rule = entry.get("when")
+        if rule is not None:
+            try:
+                included = bool(world.env.compile_expression(str(rule))(**context))
+            except jinja2.TemplateError as exc:
+                raise ConfigError(f"inbox.yaml email {entry.get('key')!r}: when: {exc}") from exc
+            if not included:
+                continue
+        if condition.data_minimisation and LEVERAGE_ROLES & set(entry.get("roles", [])):
+            continue
+        chosen.append(entry)
+    return sorted(chosen, key=lambda entry: str(entry["time"]))
+
+
+def _address(world: World, who: str) -> str:
+    people = world.facts["people"]
+    if who in people:
+        person = people[who]
+        return f"{person['name']} <{person['email']}>"
+    if who == "agent":
+        agent = world.facts["agent"]
+        return f"{agent['name']} <{agent['email']}>"
+    return who
+
+
+def _render_email(
+    world: World, entry: Mapping[str, Any], number: int, context: dict[str, Any]
+) -> Email:
+    def addresses(value: Any) -> str:
+        items = value if isinstance(value, list) else ([value] if value else [])
+        return ", ".join(_address(world, str(item)) for item in items)
+
+    key = str(entry["key"])
+    try:
+        subject = world.env.from_string(str(entry["subject"])).render(context).strip()
+        body = world.template(f"emails/{entry['body']}").render(context).strip()
+    except jinja2.TemplateError as exc:
+        raise ConfigError(f"{world.root}: email {key!r}: {exc}") from exc
+    return Email(
+        id=str(number),
+        key=key,
+        sender=_address(world, str(entry["from"])),
+        to=addresses(entry.get("to")),
+        cc=addresses(entry.get("cc")),
+        time=str(entry["time"]),
+        subject=subject,
+        body=body,
+        roles=tuple(entry.get("roles", [])),
+    )
+
+
+def render(condition: Condition, mode: Mode = "single_turn", world: World | None = None) -> RenderedPrompt:
+    """Render one condition into the system prompt, the user turn and the inbox."""
+    world = world or load_world()
+    context = _base_context(world, condition)
+    entries = _selected_emails(world, condition, context)
+    context["email_ids"] = {str(e["key"]): str(n) for n, e in enumerate(entries, start=1)}
+    emails = tuple(
+        _render_email(world, entry, number, context)
+        for number, entry in enumerate(entries, start=1)
+    )
+    context["emails"] = emails
+    try:
+        system = world.template("system.j2").render(context).strip() + "\n"
+        user = world.template(f"user_{mode}.j2").render(context).strip() + "\n"
+    except jinja2.TemplateError as exc:
+        raise ConfigError(f"{world.root}: {condition.condition_id}: {exc}") from exc
+    parts = [system, user, *(f"{e.id}|{e.sender}|{e.subject}|{e.body}" for e in emails)]
+    return RenderedPrompt(
+        condition=condition,
+        mode=mode,
+        system=system,
+        user=user,
+        emails=emails,
+        content_hash=content_hash(parts),
+    )
