@@ -67,9 +67,11 @@ def scrub_secrets(value: Any) -> Any:
             key: ("<redacted>" if _SECRET_KEY.search(str(key)) else scrub_secrets(item))
             for key, item in value.items()
         }
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [scrub_secrets(item) for item in value]
-    return value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)  # e.g. a scripted test model's callable: recorded, never executed
 
 
 def fingerprint(config: ExperimentConfig) -> str:

@@ -180,7 +180,7 @@ def _render_email(
     key = str(entry["key"])
     try:
         subject = world.env.from_string(str(entry["subject"])).render(context).strip()
-        body = world.template(f"emails/{entry['body']}").render(context).strip()
+        body = world.template(str(entry["body"])).render(context).strip()
     except jinja2.TemplateError as exc:
         raise ConfigError(f"{world.root}: email {key!r}: {exc}") from exc
     return Email(

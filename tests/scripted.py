@@ -1,0 +1,36 @@
+"""Scripted model outputs for deterministic tests (explicit usage: no tokenizer downloads)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, ModelUsage
+from inspect_ai.tool import ToolChoice, ToolInfo
+
+Responder = Callable[[list[ChatMessage], list[ToolInfo], ToolChoice, GenerateConfig], ModelOutput]
+
+
+def output(text: str, model: str = "mockllm/model") -> ModelOutput:
+    """A model answer with explicit token usage."""
+    result = ModelOutput.from_content(model=model, content=text)
+    result.usage = ModelUsage(input_tokens=100, output_tokens=max(1, len(text.split())), total_tokens=100 + max(1, len(text.split())))
+    return result
+
+
+def by_scenario(answers: dict[str, str], default: str = "I have read the mail. No action.") -> Responder:
+    """Answer according to which scenario's text the prompt holds (matched on metadata hints)."""
+
+    def respond(messages: list[ChatMessage], tools: list[ToolInfo], choice: ToolChoice, config: GenerateConfig) -> ModelOutput:
+        prompt = "\n".join(m.text for m in messages)
+        for needle, answer in answers.items():
+            if needle in prompt:
+                return output(answer)
+        return output(default)
+
+    return respond
+
+
+def mock_model(responder: Responder, **settings: Any) -> dict[str, Any]:
+    """A ModelSpec mapping for an experiment file built in a test."""
+    return {"model": "mockllm/model", "args": {"custom_outputs": responder}, **settings}
