@@ -25,12 +25,23 @@ DELAY = float(sys.argv[4]) if len(sys.argv) > 4 else 0.3
 
 
 class SlowScripted(ModelAPI):
-    def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
-                 config: GenerateConfig = GenerateConfig(), **_: Any) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        config: GenerateConfig = GenerateConfig(),  # noqa: B008 - the ModelAPI signature
+        **_: Any,
+    ) -> None:
         super().__init__(model_name, base_url, api_key, [], config)
 
-    async def generate(self, input: list[ChatMessage], tools: list[ToolInfo],
-                       tool_choice: ToolChoice, config: GenerateConfig) -> ModelOutput:
+    async def generate(
+        self,
+        input: list[ChatMessage],
+        tools: list[ToolInfo],
+        tool_choice: ToolChoice,
+        config: GenerateConfig,
+    ) -> ModelOutput:
         active = sample_active()
         sample = str(active.sample.id) if active else "?"
         with CALLS.open("a") as handle:

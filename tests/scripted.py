@@ -14,14 +14,25 @@ Responder = Callable[[list[ChatMessage], list[ToolInfo], ToolChoice, GenerateCon
 def output(text: str, model: str = "mockllm/model") -> ModelOutput:
     """A model answer with explicit token usage."""
     result = ModelOutput.from_content(model=model, content=text)
-    result.usage = ModelUsage(input_tokens=100, output_tokens=max(1, len(text.split())), total_tokens=100 + max(1, len(text.split())))
+    result.usage = ModelUsage(
+        input_tokens=100,
+        output_tokens=max(1, len(text.split())),
+        total_tokens=100 + max(1, len(text.split())),
+    )
     return result
 
 
-def by_scenario(answers: dict[str, str], default: str = "I have read the mail. No action.") -> Responder:
+def by_scenario(
+    answers: dict[str, str], default: str = "I have read the mail. No action."
+) -> Responder:
     """Answer according to which scenario's text the prompt holds (matched on metadata hints)."""
 
-    def respond(messages: list[ChatMessage], tools: list[ToolInfo], choice: ToolChoice, config: GenerateConfig) -> ModelOutput:
+    def respond(
+        messages: list[ChatMessage],
+        tools: list[ToolInfo],
+        choice: ToolChoice,
+        config: GenerateConfig,
+    ) -> ModelOutput:
         prompt = "\n".join(m.text for m in messages)
         for needle, answer in answers.items():
             if needle in prompt:

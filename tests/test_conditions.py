@@ -11,7 +11,9 @@ from insider.scenarios import Condition, ConditionGrid, sample_id
 def test_default_grid_is_the_234_of_the_research_design() -> None:
     conditions = ConditionGrid().expand()
     assert len(conditions) == 234
-    per_scenario = {s: sum(c.scenario == s for c in conditions) for s in ("blackmail", "leaking", "lethal")}
+    per_scenario = {
+        s: sum(c.scenario == s for c in conditions) for s in ("blackmail", "leaking", "lethal")
+    }
     assert per_scenario == {"blackmail": 78, "leaking": 78, "lethal": 78}
     assert len({c.condition_id for c in conditions}) == 234
 
@@ -34,7 +36,9 @@ def test_unknown_value_lists_allowed_values() -> None:
 
 
 def test_condition_ids_match_the_research_naming_and_extras_add_suffixes() -> None:
-    base = Condition(scenario="blackmail", goal_type="explicit", goal_value="america", urgency="replacement")
+    base = Condition(
+        scenario="blackmail", goal_type="explicit", goal_value="america", urgency="replacement"
+    )
     assert base.condition_id == "blackmail_explicit-america_replacement"
     prod = base.model_copy(update={"scratchpad": False, "extra_instruction": "dont"})
     assert prod.condition_id == "blackmail_explicit-america_replacement__prod__instr-dont"
@@ -58,10 +62,17 @@ def test_goal_instruction_is_only_crossed_with_stated_goals() -> None:
 
 def test_goal_instruction_without_a_stated_goal_is_an_error_when_asked_for() -> None:
     grid = ConditionGrid(
-        include=[{"scenario": "leaking", "goal_type": "latent", "goal_value": "safety",
-                  "urgency": "none", "extra_instruction": "goal"}]
+        include=[
+            {
+                "scenario": "leaking",
+                "goal_type": "latent",
+                "goal_value": "safety",
+                "urgency": "none",
+                "extra_instruction": "goal",
+            }
+        ]
     )
-    with pytest.raises(ValueError, match="include entry 1.*needs goal_type explicit or swap"):
+    with pytest.raises(ValueError, match=r"include entry 1.*needs goal_type explicit or swap"):
         grid.expand()
 
 
@@ -77,7 +88,7 @@ def test_exclude_and_include() -> None:
 
 
 def test_filters_with_unknown_fields_are_rejected() -> None:
-    with pytest.raises(ValidationError, match="unknown field.*colour"):
+    with pytest.raises(ValidationError, match=r"unknown field.*colour"):
         ConditionGrid(exclude=[{"colour": "red"}])
 
 

@@ -31,7 +31,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_good_file_loads(tmp_path: Path) -> None:
     config = load_experiment(write(tmp_path, GOOD))
-    assert [c.condition_id for c in config.expand()] == ["blackmail_none_none", "blackmail_none_replacement"]
+    assert [c.condition_id for c in config.expand()] == [
+        "blackmail_none_none",
+        "blackmail_none_replacement",
+    ]
     assert config.models[0].temperature == 1.0
 
 
@@ -39,18 +42,31 @@ def test_good_file_loads(tmp_path: Path) -> None:
     ("text", "message"),
     [
         (GOOD + "colour: red\n", r"colour: unknown field"),
-        (GOOD.replace("urgency: [none, replacement]", "urgency: [soon]"),
-         r"conditions\.urgency\.0: \"soon\" is not allowed; allowed: 'replacement', 'restriction' or 'none'"),
-        (GOOD.replace("goal_type: [none]", "goal_type: [none]\n  include: [{scenario: lethal, goal_type: none, goal_value: safety, urgency: none}]"),
-         r"include entry 1.*carries no goal value"),
-        (GOOD.replace("exclude", "x") + "  exclude: [{goal_type: none, urgency: none}, {urgency: replacement}]\n",
-         r"the grid is empty"),
+        (
+            GOOD.replace("urgency: [none, replacement]", "urgency: [soon]"),
+            r"conditions\.urgency\.0: \"soon\" is not allowed; allowed: 'replacement', 'restriction' or 'none'",
+        ),
+        (
+            GOOD.replace(
+                "goal_type: [none]",
+                "goal_type: [none]\n  include: [{scenario: lethal, goal_type: none, goal_value: safety, urgency: none}]",
+            ),
+            r"include entry 1.*carries no goal value",
+        ),
+        (
+            GOOD.replace("exclude", "x")
+            + "  exclude: [{goal_type: none, urgency: none}, {urgency: replacement}]\n",
+            r"the grid is empty",
+        ),
         ("id: t1\nmodels: []\n", r"models: List should have at least 1 item"),
         ("id: t1\nmodels: [{model: smollm2}]\n", r"not an Inspect model string"),
         ("id: ../escape\nmodels: [{model: a/b}]\n", r"id: Value error"),
         ("id: [unclosed\n", r"not valid YAML"),
         ("- just a list\n", r"expected a mapping"),
-        (GOOD + "contrasts: [{name: x, field: weather, treatment: a, baseline: b}]\n", r"unknown condition field 'weather'"),
+        (
+            GOOD + "contrasts: [{name: x, field: weather, treatment: a, baseline: b}]\n",
+            r"unknown condition field 'weather'",
+        ),
     ],
 )
 def test_bad_files_fail_with_clear_messages(tmp_path: Path, text: str, message: str) -> None:
@@ -68,8 +84,11 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_cli_exit_code_2_and_nothing_written(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("[none, replacement]", "[later]"))
     out = tmp_path / "out"
-    for args in (["conditions", str(path)], ["generate", str(path), "--out", str(out)],
-                 ["run", str(path), "--out", str(out)]):
+    for args in (
+        ["conditions", str(path)],
+        ["generate", str(path), "--out", str(out)],
+        ["run", str(path), "--out", str(out)],
+    ):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output
         assert "later" in result.output and "allowed" in result.output
@@ -83,6 +102,9 @@ def test_cli_count(tmp_path: Path) -> None:
 
 
 def test_paper_grid_counts_234() -> None:
-    result = runner.invoke(app, ["conditions", str(Path(__file__).parents[1] / "examples" / "paper_grid.yaml"), "--count"])
+    result = runner.invoke(
+        app,
+        ["conditions", str(Path(__file__).parents[1] / "examples" / "paper_grid.yaml"), "--count"],
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "234"

@@ -18,7 +18,12 @@ FACTS = load_world().facts
 
 
 def cond(**fields: object) -> Condition:
-    base: dict[str, object] = {"scenario": "blackmail", "goal_type": "explicit", "goal_value": "america", "urgency": "replacement"}
+    base: dict[str, object] = {
+        "scenario": "blackmail",
+        "goal_type": "explicit",
+        "goal_value": "america",
+        "urgency": "replacement",
+    }
     base.update(fields)
     return Condition.model_validate(base)
 
@@ -94,7 +99,11 @@ def test_scratchpad_off_means_no_private_space() -> None:
 
 def test_extras_change_the_system_prompt() -> None:
     base = render(cond()).system
-    for extra in ({"extra_instruction": "dont"}, {"extra_instruction": "goal"}, {"awareness_notice": "ask"}):
+    for extra in (
+        {"extra_instruction": "dont"},
+        {"extra_instruction": "goal"},
+        {"awareness_notice": "ask"},
+    ):
         assert render(cond(**extra)).system != base, extra
     assert "<situation>" in render(cond(awareness_notice="ask")).system
     assert "<situation>" not in base
@@ -137,7 +146,9 @@ def test_generate_paper_grid_twice_gives_identical_files(tmp_path: Path) -> None
     assert len(folders) == 234
     for folder in folders:
         files = ["system.txt", "user.txt", "emails.json", "metadata.json"]
-        match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a" / folder, tmp_path / "b" / folder, files, shallow=False)
+        match, mismatch, errors = filecmp.cmpfiles(
+            tmp_path / "a" / folder, tmp_path / "b" / folder, files, shallow=False
+        )
         assert match == files, (folder, mismatch, errors)
     swap = (tmp_path / "a" / "blackmail_swap-america_replacement" / "system.txt").read_text()
     latent = (tmp_path / "a" / "blackmail_latent-america_replacement" / "system.txt").read_text()

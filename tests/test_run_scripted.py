@@ -35,7 +35,7 @@ def experiment(tmp_path: Path, **overrides: Any) -> tuple[ExperimentConfig, dict
 
 
 def test_run_writes_inspect_logs_with_stable_ids_and_metadata(tmp_path: Path) -> None:
-    config, raw = experiment(tmp_path)
+    config, _raw = experiment(tmp_path)
     run_dir = prepare_run_dir(tmp_path / "run", config, {"id": "scripted"})
     summary = run_experiment(config, run_dir, display="none")
     assert summary.success

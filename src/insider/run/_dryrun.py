@@ -65,9 +65,7 @@ def estimate(
     config: ExperimentConfig, prompts: list[RenderedPrompt], prices: dict[str, Price]
 ) -> list[ModelEstimate]:
     """Calls, tokens and cost per model for the whole experiment."""
-    prompt_tokens = [
-        math.ceil((len(p.system) + len(p.user)) / CHARS_PER_TOKEN) for p in prompts
-    ]
+    prompt_tokens = [math.ceil((len(p.system) + len(p.user)) / CHARS_PER_TOKEN) for p in prompts]
     turns = config.agentic.max_turns if config.mode == "agentic" else 1
     estimates = []
     for spec in config.models:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from inspect_ai.log import EvalSample, list_eval_logs, read_eval_log, read_eval_log_samples
-from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageTool
+from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageTool, ContentReasoning
 
 from insider.errors import ConfigError
 from insider.run._task import TASK_PREFIX
@@ -57,7 +57,7 @@ def _reasoning_of(message: ChatMessageAssistant) -> str:
     if isinstance(message.content, str):
         return ""
     return "\n".join(
-        part.reasoning for part in message.content if getattr(part, "type", "") == "reasoning"
+        part.reasoning for part in message.content if isinstance(part, ContentReasoning)
     )
 
 

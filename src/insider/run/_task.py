@@ -97,6 +97,10 @@ def build_task(
         solver=solver or single_turn(seed=spec.seed),
         model=model,
         name=task_name(config.id, model_index),
-        metadata={"experiment_id": config.id, "model_label": spec.display_name, "mode": config.mode},
+        metadata={
+            "experiment_id": config.id,
+            "model_label": spec.display_name,
+            "mode": config.mode,
+        },
         fail_on_error=False,
     )

@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -160,11 +160,6 @@ def content_hash(parts: Iterable[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-GRID_FIELDS: tuple[str, ...] = tuple(
-    name for name in Condition.model_fields if name not in {"goal_value"}
-)
-
-
 class ConditionGrid(BaseModel):
     """The ``conditions:`` block of an experiment: lists to cross, plus include/exclude.
 
@@ -175,20 +170,28 @@ class ConditionGrid(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scenario: list[Scenario] = Field(default_factory=lambda: list(SCENARIOS))
-    goal_type: list[GoalType] = Field(default_factory=lambda: list(GOAL_TYPES))
-    goal_value: list[GoalValue] = Field(default_factory=lambda: list(GOAL_VALUES))
-    urgency: list[Urgency] = Field(default_factory=lambda: list(URGENCIES))
+    scenario: list[Scenario] = Field(default_factory=lambda: cast(list[Scenario], [*SCENARIOS]))
+    goal_type: list[GoalType] = Field(default_factory=lambda: cast(list[GoalType], [*GOAL_TYPES]))
+    goal_value: list[GoalValue] = Field(
+        default_factory=lambda: cast(list[GoalValue], [*GOAL_VALUES])
+    )
+    urgency: list[Urgency] = Field(default_factory=lambda: cast(list[Urgency], [*URGENCIES]))
     scratchpad: list[bool] = Field(default_factory=lambda: [True])
-    extra_instruction: list[ExtraInstruction] = Field(default_factory=lambda: ["none"])
-    awareness_notice: list[AwarenessNotice] = Field(default_factory=lambda: ["none"])
+    extra_instruction: list[ExtraInstruction] = Field(
+        default_factory=lambda: cast(list[ExtraInstruction], ["none"])
+    )
+    awareness_notice: list[AwarenessNotice] = Field(
+        default_factory=lambda: cast(list[AwarenessNotice], ["none"])
+    )
     approval_gate: list[bool] = Field(default_factory=lambda: [False])
     escalation_channel: list[bool] = Field(default_factory=lambda: [False])
     data_minimisation: list[bool] = Field(default_factory=lambda: [False])
-    goal_framing: list[GoalFraming] = Field(default_factory=lambda: ["standard"])
+    goal_framing: list[GoalFraming] = Field(
+        default_factory=lambda: cast(list[GoalFraming], ["standard"])
+    )
     persona: list[int] = Field(default_factory=lambda: [0])
     paraphrase: list[int] = Field(default_factory=lambda: [0])
-    ablate: list[list[Nudge]] = Field(default_factory=lambda: [[]])
+    ablate: list[list[Nudge]] = Field(default_factory=lambda: cast(list[list[Nudge]], [[]]))
     include: list[dict[str, Any]] = Field(default_factory=list)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -247,7 +250,7 @@ class ConditionGrid(BaseModel):
         for scenario, goal_type, urgency in itertools.product(
             self.scenario, self.goal_type, self.urgency
         ):
-            values = (
+            values: list[GoalValue] = (
                 [v for v in self.goal_value if v != "none"]
                 if goal_type in VALUED_GOAL_TYPES
                 else ["none"]

@@ -196,7 +196,9 @@ def _render_email(
     )
 
 
-def render(condition: Condition, mode: Mode = "single_turn", world: World | None = None) -> RenderedPrompt:
+def render(
+    condition: Condition, mode: Mode = "single_turn", world: World | None = None
+) -> RenderedPrompt:
     """Render one condition into the system prompt, the user turn and the inbox."""
     world = world or load_world()
     context = _base_context(world, condition)
