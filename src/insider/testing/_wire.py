@@ -1,0 +1,143 @@
+"""The OpenAI chat completions wire format: request parsing and response bodies (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from insider.testing._config import Answer, ChatRequest, ChatTurn, ToolCallAnswer
+from insider.testing._http import HttpError
+
+SAMPLE_MARKER = re.compile(r"\[sample:([^\[\]\s]{1,200})\]")
+"""Tests put `[sample:ID]` in a prompt so the server can count calls per sample."""
+
+
+def error_body(message: str, error_type: str, code: str | None = None) -> bytes:
+    """An OpenAI-shaped error body."""
+    error = {"message": message, "type": error_type, "param": None, "code": code}
+    return json.dumps({"error": error}).encode()
+
+
+def decode_json_object(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise HttpError(400, f"request body is not valid JSON: {err}") from err
+    if not isinstance(payload, dict):
+        raise HttpError(400, "request body must be a JSON object")
+    return payload
+
+
+def content_text(content: object) -> str:
+    """The text of a message's `content`: a string, or the text parts of a list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        ]
+        return "\n".join(texts)
+    return ""
+
+
+def chat_turns(payload: Mapping[str, Any]) -> tuple[ChatTurn, ...]:
+    """The request's messages as (role, text) turns, or a 400 when they are missing."""
+    messages = payload.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise HttpError(400, "'messages' must be a non-empty list")
+    turns = []
+    for message in messages:
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise HttpError(400, "each message must be an object with a string 'role'")
+        turns.append(ChatTurn(role=message["role"], text=content_text(message.get("content"))))
+    return tuple(turns)
+
+
+def tool_names(payload: Mapping[str, Any]) -> tuple[str, ...]:
+    """Names of the function tools the request offers."""
+    tools = payload.get("tools")
+    if not isinstance(tools, list):
+        return ()
+    names = []
+    for tool in tools:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            names.append(function["name"])
+    return tuple(names)
+
+
+def sample_id_of(turns: Sequence[ChatTurn]) -> str:
+    """The `[sample:ID]` marker in any message, else a hash of the first user message."""
+    for turn in turns:
+        found = SAMPLE_MARKER.search(turn.text)
+        if found:
+            return found.group(1)
+    first_user = next((turn.text for turn in turns if turn.role == "user"), "")
+    return "prompt-" + hashlib.sha256(first_user.encode()).hexdigest()[:16]
+
+
+def word_count(text: str) -> int:
+    """Our token count: whitespace-separated words (no tokenizer needed)."""
+    return len(text.split())
+
+
+def assistant_message(answer: Answer, call_id_prefix: str) -> dict[str, Any]:
+    """The `message` of a choice: text, or tool calls with optional text."""
+    if isinstance(answer, str):
+        return {"role": "assistant", "content": answer}
+    calls = [
+        {
+            "id": f"{call_id_prefix}_{index}",
+            "type": "function",
+            "function": {"name": call.name, "arguments": json.dumps(dict(call.arguments))},
+        }
+        for index, call in enumerate(answer.calls)
+    ]
+    return {"role": "assistant", "content": answer.text or None, "tool_calls": calls}
+
+
+def completion_body(request: ChatRequest, answer: Answer) -> dict[str, Any]:
+    """A complete, valid `chat.completion` object answering `request`."""
+    completion_id = f"chatcmpl-{request.sample_id}-{request.call_index}"
+    message = assistant_message(answer, call_id_prefix=f"call_{request.call_index}")
+    answer_text = answer if isinstance(answer, str) else answer.text
+    tool_text = "" if isinstance(answer, str) else tool_arguments_text(answer)
+    prompt_tokens = sum(word_count(turn.text) for turn in request.turns)
+    completion_tokens = word_count(answer_text) + word_count(tool_text)
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": "stop" if isinstance(answer, str) else "tool_calls",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def tool_arguments_text(answer: ToolCallAnswer) -> str:
+    """The tool calls' names and arguments as text, for counting completion tokens."""
+    return " ".join(f"{call.name} {json.dumps(dict(call.arguments))}" for call in answer.calls)
+
+
+def models_body(models: Sequence[str]) -> dict[str, Any]:
+    """The `GET /v1/models` listing."""
+    data = [{"id": name, "object": "model", "created": 0, "owned_by": "insider"} for name in models]
+    return {"object": "list", "data": data}
