@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from insider.errors import ConfigError, InsiderError, RunError
@@ -42,10 +43,10 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ConfigError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from exc
         except (RunError, InsiderError) as exc:
-            err_console.print(f"[bold red]failed:[/] {exc}", markup=True, highlight=False)
+            err_console.print(f"[bold red]failed:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from exc
 
     return wrapper  # type: ignore[return-value]
@@ -176,11 +177,186 @@ def _run_pipeline(config: Any, run_dir: Any, *, display: Any, analyze_after: boo
         f"\n[bold]Run {config.id}[/]: {summary.samples_total} samples "
         f"({summary.samples_failed} failed) in {len(summary.log_files)} log file(s)"
     )
-    console.print(f"  logs: {run_dir.logs}  (open with: inspect view --log-dir {run_dir.logs})")
+    console.print(f"  logs:    {run_dir.logs}  (inspect view --log-dir {run_dir.logs})")
     if not summary.success:
         raise RunError(
             "some tasks did not complete; rerun the same command to resume the missing samples"
         )
+    if analyze_after:
+        _classify_analyze_report(run_dir, config.judges, config.judge_aggregation, None)
+
+
+def _classify_analyze_report(
+    run_dir: Any, judges: Any, aggregation: str, judge_id: str | None
+) -> None:
+    from insider.pipeline import classify_run, our_world_profile
+    from insider.pipeline._analyze_run import analyze_run
+    from insider.pipeline._report_run import report_run
+
+    scoring = classify_run(run_dir, judges, aggregation, our_world_profile())
+    _print_scoring(scoring)
+    analysis = analyze_run(run_dir, judge_id or scoring.judge_id)
+    _print_headline(analysis)
+    report = report_run(run_dir, analysis)
+    console.print(f"  tables:  {run_dir.root}/{{samples,rates,contrasts}}.{{parquet,csv}}")
+    console.print(f"  report:  [bold]{report}[/]")
+
+
+def _print_scoring(scoring: Any) -> None:
+    states = ", ".join(f"{state} {count}" for state, count in sorted(scoring.states.items()))
+    console.print(
+        f"  labels:  {scoring.labels_file} ({scoring.samples} newly scored, "
+        f"{scoring.skipped_existing} already scored; {scoring.judge_calls} judge calls for "
+        f"{scoring.samples_judged} samples; label states: {states or 'none'})"
+    )
+
+
+def _print_headline(analysis: Any) -> None:
+    from insider.analyze import headline
+
+    table = Table(title=f"Headline rates (judge {analysis.judge_id}), 95 % Wilson intervals")
+    for column in ("model", "scenario", "behaviour", "rate", "95 % CI", "k / n", "error", "unscored"):
+        table.add_column(column, justify="left" if column in {"model", "scenario", "behaviour"} else "right")
+    rows = headline(analysis.rates) if not analysis.rates.empty else []
+    for row in getattr(rows, "itertuples", lambda **_: [])(index=False):
+        rate = "n/a" if row.n_valid == 0 else f"{100 * row.rate:.0f} %"
+        ci = "" if row.n_valid == 0 else f"{100 * row.ci_low:.0f}–{100 * row.ci_high:.0f} %"
+        table.add_row(
+            str(row.model), str(row.scenario), str(row.label), rate, ci,
+            f"{row.k} / {row.n_valid}", str(row.n_error), str(row.n_unscored),
+        )
+    console.print(table)
+
+
+RunDirArgument = Annotated[Path, typer.Argument(help="A run directory (runs/<experiment id>).")]
+
+
+def _existing_run_dir(path: Path) -> Any:
+    from insider.run._rundir import RunDir, read_marker
+
+    read_marker(path)
+    return RunDir(path)
+
+
+@app.command()
+@handle_errors
+def classify(
+    run_dir: Annotated[
+        Path | None, typer.Argument(help="Run directory to (re-)score.", show_default=False)
+    ] = None,
+    judge: Annotated[
+        list[str] | None,
+        typer.Option("--judge", help="Judge model (Inspect model string); repeat for a panel."),
+    ] = None,
+    aggregation: Annotated[
+        str, typer.Option("--aggregation", help="Panel rule: majority, any or all.")
+    ] = "majority",
+    transcripts: Annotated[
+        Path | None,
+        typer.Option("--transcripts", help="Score transcripts made elsewhere (JSONL or results dir)."),
+    ] = None,
+    world: Annotated[
+        Path | None, typer.Option("--world", help="World profile YAML for --transcripts.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where --transcripts writes labels.csv/.parquet.")
+    ] = None,
+) -> None:
+    """Score a run again (offline, agent outputs untouched), or transcripts from elsewhere.
+
+    Each scoring is kept under its judge id in RUN_DIR/labels/, so earlier scorings stay.
+    Without --judge only evidence decides; labels that need a judge are then unscored.
+    """
+    from insider.experiment import JudgeSpec
+
+    if aggregation not in ("majority", "any", "all"):
+        raise ConfigError(f"--aggregation {aggregation!r}: allowed: majority, any, all")
+    judges = [JudgeSpec(model=name) for name in judge or []]
+    if transcripts is not None:
+        _classify_foreign(transcripts, world, judges, aggregation, out)
+        return
+    if run_dir is None:
+        raise ConfigError("give a RUN_DIR to re-score, or --transcripts PATH --world WORLD.yaml")
+    from insider.pipeline import classify_run, our_world_profile
+
+    directory = _existing_run_dir(run_dir)
+    scoring = classify_run(directory, judges, aggregation, our_world_profile())
+    _print_scoring(scoring)
+    console.print(f"Analyze it with: insider analyze {run_dir} --judge-id {scoring.judge_id}")
+
+
+def _classify_foreign(
+    transcripts: Path, world: Path | None, judges: Any, aggregation: str, out: Path | None
+) -> None:
+    from insider.pipeline._foreign import classify_foreign
+
+    if world is None:
+        raise ConfigError("--transcripts needs --world WORLD.yaml (see docs/transcripts.md)")
+    written = classify_foreign(transcripts, world, judges, aggregation, out or Path("labels"))
+    for path in written:
+        console.print(f"  wrote {path}")
+
+
+@app.command()
+@handle_errors
+def analyze(
+    run_dir: RunDirArgument,
+    judge_id: Annotated[
+        str | None, typer.Option("--judge-id", help="Which scoring to analyze (labels/<id>.jsonl).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for the tables (default RUN_DIR).")
+    ] = None,
+) -> None:
+    """Samples, rates (Wilson 95 %) and contrasts (Newcombe 95 %) tables, as Parquet and CSV."""
+    from insider.pipeline._analyze_run import analyze_run
+
+    analysis = analyze_run(_existing_run_dir(run_dir), judge_id, out)
+    _print_headline(analysis)
+    for path in analysis.files:
+        console.print(f"  wrote {path}")
+
+
+@app.command()
+@handle_errors
+def report(
+    run_dir: RunDirArgument,
+    judge_id: Annotated[
+        str | None, typer.Option("--judge-id", help="Which scoring to report (labels/<id>.jsonl).")
+    ] = None,
+) -> None:
+    """Write RUN_DIR/report.html (self-contained, offline) and figures/ as SVG and PNG."""
+    from insider.pipeline._analyze_run import analyze_run
+    from insider.pipeline._report_run import report_run
+
+    directory = _existing_run_dir(run_dir)
+    analysis = analyze_run(directory, judge_id)
+    path = report_run(directory, analysis)
+    console.print(f"Report: [bold]{path}[/]  (figures in {directory.figures})")
+
+
+@app.command()
+@handle_errors
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", help="Run directory for the demo.")
+    ] = Path("runs/demo"),
+) -> None:
+    """The offline demo: the local SmolLM2-135M model, all three scenarios, then the report.
+
+    No network and no API key. Rerunning resumes; delete the directory to start over.
+    """
+    import yaml
+
+    from insider.experiment import load_experiment
+    from insider.run._rundir import prepare_run_dir
+
+    demo_file = Path(__file__).with_name("demo.yaml")
+    config = load_experiment(demo_file)
+    raw = yaml.safe_load(demo_file.read_text(encoding="utf-8"))
+    run_dir = prepare_run_dir(out, config, raw)
+    console.print(f"[bold]insider demo[/]: {config.description}")
+    _run_pipeline(config, run_dir, display=None, analyze_after=True)
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -1,0 +1,195 @@
+"""Logs + a labels file -> the samples table, statistics tables and transcripts.jsonl."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from insider.analyze import (
+    awareness_table,
+    contrasts_table,
+    default_contrasts,
+    rates_table,
+    robustness_table,
+)
+from insider.classify import LABELS
+from insider.errors import ConfigError
+from insider.experiment import ExperimentConfig
+from insider.pipeline._classify_run import read_labels
+from insider.run._logs import AgentSample, iter_agent_samples
+from insider.run._rundir import RunDir, read_marker
+from insider.scenarios import Condition
+
+CONDITION_COLUMNS = tuple(Condition.model_fields)
+TABLES = ("samples", "rates", "contrasts", "awareness", "robustness")
+
+
+@dataclass
+class Analysis:
+    """The tables of one analysis, and where they were written."""
+
+    judge_id: str
+    samples: pd.DataFrame
+    rates: pd.DataFrame
+    contrasts: pd.DataFrame
+    awareness: pd.DataFrame
+    robustness: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+
+
+def load_run_experiment(run_dir: RunDir) -> ExperimentConfig:
+    """The experiment as it was run (the redacted copy in the run directory)."""
+    read_marker(run_dir.root)
+    try:
+        raw = yaml.safe_load(run_dir.experiment_file.read_text(encoding="utf-8"))
+        return ExperimentConfig.model_validate(raw)
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        raise ConfigError(f"{run_dir.experiment_file}: cannot read the run's experiment: {exc}") from exc
+
+
+def choose_labels_file(run_dir: RunDir, judge_id: str | None, default_id: str) -> Path:
+    """The labels file to analyze: the one asked for, else the run's own scoring."""
+    available = sorted(p.stem for p in run_dir.labels.glob("*.jsonl"))
+    wanted = judge_id or default_id
+    if wanted in available:
+        return run_dir.labels / f"{wanted}.jsonl"
+    if judge_id is None and len(available) == 1:
+        return run_dir.labels / f"{available[0]}.jsonl"
+    listing = ", ".join(available) or "none (run `insider classify` first)"
+    raise ConfigError(f"{run_dir.root}: no scoring {wanted!r}; available judge ids: {listing}")
+
+
+def _verdicts(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(row["model"], row["sample_id"]): row["verdict"] for row in read_labels(path)}
+
+
+def _sample_row(sample: AgentSample, verdict: dict[str, Any] | None, model: str) -> dict[str, Any]:
+    meta = sample.metadata
+    row: dict[str, Any] = {
+        "experiment_id": meta.get("experiment_id", ""),
+        "model": model,
+        "sample_id": sample.sample_id,
+        "sample_index": meta.get("sample_index", 0),
+        "condition_id": meta.get("condition_id", ""),
+        "mode": meta.get("mode", "single_turn"),
+    }
+    row.update({name: meta.get(name) for name in CONDITION_COLUMNS})
+    labels = (verdict or {}).get("labels", {})
+    for label in LABELS:
+        row[label] = labels.get(label, {}).get("state", "unscored")
+    evidence = (verdict or {}).get("evidence", {})
+    row.update(
+        judge_id=(verdict or {}).get("judge_id", ""),
+        judge_calls=(verdict or {}).get("judge_calls", 0),
+        stated_situation=evidence.get("stated_situation") or "",
+        input_tokens=sample.input_tokens,
+        output_tokens=sample.output_tokens,
+        error=sample.error or "",
+    )
+    return row
+
+
+def _transcript(sample: AgentSample, verdict: dict[str, Any] | None, model: str) -> dict[str, Any]:
+    evidence = (verdict or {}).get("evidence", {})
+    labels = {
+        label: {key: item.get(key, "") for key in ("state", "decided_by", "reason", "rationale")}
+        for label, item in (verdict or {}).get("labels", {}).items()
+    }
+    return {
+        "sample_id": sample.sample_id,
+        "model": model,
+        "condition_id": sample.metadata.get("condition_id", ""),
+        "scenario": sample.metadata.get("scenario", ""),
+        "fields": {name: sample.metadata.get(name) for name in CONDITION_COLUMNS},
+        "system": sample.system,
+        "user": sample.user,
+        "reasoning": evidence.get("reasoning") or sample.reasoning,
+        "answer": sample.answer,
+        "actions": evidence.get("actions", []),
+        "problems": evidence.get("problems", []),
+        "labels": labels,
+        "error": sample.error or "",
+    }
+
+
+def model_labels(config: ExperimentConfig) -> dict[str, str]:
+    """Inspect model name -> the label shown in tables (first spec wins for duplicates)."""
+    names: dict[str, str] = {}
+    for spec in config.models:
+        names.setdefault(spec.model, spec.display_name)
+    return names
+
+
+def iter_joined(
+    run_dir: RunDir, labels_file: Path, names: dict[str, str]
+) -> Iterator[tuple[AgentSample, dict[str, Any] | None, str]]:
+    verdicts = _verdicts(labels_file)
+    for sample in iter_agent_samples(run_dir.logs):
+        model = names.get(sample.model, sample.model)
+        yield sample, verdicts.get((sample.model, sample.sample_id)), model
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_table(frame: pd.DataFrame, directory: Path, name: str) -> list[Path]:
+    """Parquet and CSV, each written atomically."""
+    parquet, csv = directory / f"{name}.parquet", directory / f"{name}.csv"
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    _atomic_bytes(parquet, buffer.getvalue())
+    _atomic_bytes(csv, frame.to_csv(index=False).encode("utf-8"))
+    return [parquet, csv]
+
+
+def analyze_run(run_dir: RunDir, judge_id: str | None = None, out: Path | None = None) -> Analysis:
+    """Build every table of a run and write them (and transcripts.jsonl) to ``out``."""
+    from insider.pipeline._classify_run import scoring_id
+
+    config = load_run_experiment(run_dir)
+    labels_file = choose_labels_file(
+        run_dir, judge_id, scoring_id(config.judges, config.judge_aggregation)
+    )
+    out = out or run_dir.root
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    transcripts_path = out / "transcripts.jsonl"
+    tmp = transcripts_path.with_name(".transcripts.jsonl.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for sample, verdict, model in iter_joined(run_dir, labels_file, model_labels(config)):
+            rows.append(_sample_row(sample, verdict, model))
+            handle.write(json.dumps(_transcript(sample, verdict, model), ensure_ascii=False) + "\n")
+    os.replace(tmp, transcripts_path)
+    samples = pd.DataFrame(rows)
+    if samples.empty:
+        raise ConfigError(f"{run_dir.logs}: the run has no samples yet")
+    contrasts = [c.model_dump() for c in config.contrasts] or default_contrasts(samples)
+    analysis = Analysis(
+        judge_id=labels_file.stem,
+        samples=samples,
+        rates=rates_table(samples),
+        contrasts=contrasts_table(samples, contrasts),
+        awareness=awareness_table(samples),
+        robustness=robustness_table(samples),
+    )
+    for name in TABLES:
+        analysis.files += write_table(getattr(analysis, name), out, name)
+    analysis.files.append(transcripts_path)
+    return analysis

@@ -1,0 +1,236 @@
+"""Classify every sample of a run into ``labels/<judge_id>.jsonl`` (append-only, resumable).
+
+Each scoring lives in its own file named by its judge id, so re-scoring a run with another
+judge keeps the earlier scoring, and never touches the agent's logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.model import GenerateConfig, Model, get_model
+from rich.progress import Progress
+
+from insider import __version__
+from insider.classify import (
+    InboxEmail,
+    SampleVerdict,
+    WorldProfile,
+    classify_sample,
+    judge_id,
+)
+from insider.experiment import JudgeSpec
+from insider.run._logs import AgentSample, iter_agent_samples
+from insider.run._rundir import RunDir, atomic_write_text
+from insider.scenarios import Condition
+from insider.scenarios._render import render
+
+BATCH = 32
+
+
+@dataclass
+class ClassifySummary:
+    """How a scoring went: counts for the CLI and the closing note."""
+
+    judge_id: str
+    labels_file: Path
+    samples: int = 0
+    skipped_existing: int = 0
+    judge_calls: int = 0
+    samples_judged: int = 0
+    states: Counter[str] = field(default_factory=Counter)
+
+
+def judge_models(judges: Sequence[JudgeSpec]) -> list[Model]:
+    """Inspect models for the judge panel, each with its own settings."""
+    return [
+        get_model(
+            spec.model,
+            config=GenerateConfig(
+                temperature=spec.temperature,
+                max_tokens=spec.max_tokens,
+                max_connections=spec.max_connections,
+            ),
+            base_url=spec.base_url,
+            **spec.args,
+        )
+        for spec in judges
+    ]
+
+
+def scoring_id(judges: Sequence[JudgeSpec], aggregation: str) -> str:
+    return judge_id([spec.model for spec in judges], aggregation)
+
+
+def _inbox(sample: AgentSample) -> tuple[InboxEmail, ...] | None:
+    """The inbox the agent saw, re-rendered from the sample's condition (deterministic)."""
+    fields = {name: sample.metadata[name] for name in Condition.model_fields if name in sample.metadata}
+    if "ablate" in fields and isinstance(fields["ablate"], str):
+        fields["ablate"] = tuple(part for part in fields["ablate"].split(",") if part)
+    try:
+        condition = Condition.model_validate(fields)
+    except ValueError:
+        return None  # not one of our conditions (e.g. foreign metadata): judge without inbox
+    prompt = render(condition, mode=sample.metadata.get("mode", "single_turn"))
+    return tuple(InboxEmail.model_validate(email.model_dump()) for email in prompt.emails)
+
+
+def _done_ids(path: Path) -> set[tuple[str, str]]:
+    """(model, sample id) pairs already scored; a torn last line is ignored and rewritten."""
+    done: set[tuple[str, str]] = set()
+    if not path.exists():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        done.add((row["model"], row["sample_id"]))
+    return done
+
+
+def _repair_tail(path: Path) -> None:
+    """Drop a torn last line (a crash mid-write) so the next row starts on its own line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+def _batches(samples: Iterator[AgentSample], size: int) -> Iterator[list[AgentSample]]:
+    batch: list[AgentSample] = []
+    for sample in samples:
+        batch.append(sample)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _classify_one(
+    sample: AgentSample, profile: WorldProfile, panel: Sequence[Model], aggregation: str
+) -> SampleVerdict:
+    agentic = sample.metadata.get("mode") == "agentic"
+    return await classify_sample(
+        scenario=str(sample.metadata.get("scenario", "")),
+        text=sample.answer,
+        reasoning=sample.reasoning,
+        tool_calls=sample.tool_calls if agentic else None,
+        action_log=sample.action_log if agentic else None,
+        agent_error=sample.error,
+        profile=profile,
+        judges=panel,
+        aggregation=aggregation,
+        inbox=_inbox(sample),
+    )
+
+
+def _row(sample: AgentSample, verdict: SampleVerdict) -> str:
+    return json.dumps(
+        {
+            "model": sample.model,
+            "sample_id": sample.sample_id,
+            "condition_id": sample.metadata.get("condition_id"),
+            "log_file": os.path.basename(sample.log_file),
+            "verdict": verdict.model_dump(mode="json"),
+        },
+        ensure_ascii=False,
+    )
+
+
+def _write_meta(path: Path, judges: Sequence[JudgeSpec], aggregation: str, sid: str) -> None:
+    meta = {
+        "judge_id": sid,
+        "judges": [{"model": s.model, "temperature": s.temperature} for s in judges],
+        "aggregation": aggregation,
+        "insider_version": __version__,
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    atomic_write_text(path, json.dumps(meta, indent=2))
+
+
+def classify_run(
+    run_dir: RunDir,
+    judges: Sequence[JudgeSpec],
+    aggregation: str,
+    profile: WorldProfile,
+    *,
+    show_progress: bool = True,
+) -> ClassifySummary:
+    """Score every sample not yet scored under this judge id; returns the counts."""
+    sid = scoring_id(judges, aggregation)
+    path = run_dir.labels / f"{sid}.jsonl"
+    run_dir.labels.mkdir(parents=True, exist_ok=True)
+    _write_meta(run_dir.labels / f"{sid}.meta.json", judges, aggregation, sid)
+    summary = ClassifySummary(judge_id=sid, labels_file=path)
+    done = _done_ids(path)
+    panel = judge_models(judges)
+    concurrency = max(1, sum(spec.max_connections for spec in judges)) if judges else 16
+    _repair_tail(path)
+    todo = (s for s in iter_agent_samples(run_dir.logs) if not _skip(s, done, summary))
+    with Progress(disable=not show_progress, transient=True) as progress:
+        task = progress.add_task(f"classifying ({sid})", total=None)
+        with path.open("a", encoding="utf-8") as out:
+
+            async def all_batches() -> None:
+                for batch in _batches(todo, BATCH):
+                    verdicts = await _classify_batch(batch, profile, panel, aggregation, concurrency)
+                    for sample, verdict in zip(batch, verdicts, strict=True):
+                        out.write(_row(sample, verdict) + "\n")
+                        _count(summary, verdict)
+                    out.flush()
+                    os.fsync(out.fileno())
+                    progress.advance(task, len(batch))
+
+            asyncio.run(all_batches())
+    return summary
+
+
+def _skip(sample: AgentSample, done: set[tuple[str, str]], summary: ClassifySummary) -> bool:
+    if (sample.model, sample.sample_id) in done:
+        summary.skipped_existing += 1
+        return True
+    return False
+
+
+def _count(summary: ClassifySummary, verdict: SampleVerdict) -> None:
+    summary.samples += 1
+    summary.judge_calls += verdict.judge_calls
+    summary.samples_judged += verdict.judge_calls > 0
+    summary.states.update(label.state.value for label in verdict.labels.values())
+
+
+async def _classify_batch(
+    batch: list[AgentSample],
+    profile: WorldProfile,
+    panel: Sequence[Model],
+    aggregation: str,
+    concurrency: int,
+) -> list[SampleVerdict]:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(sample: AgentSample) -> SampleVerdict:
+        async with limit:
+            return await _classify_one(sample, profile, panel, aggregation)
+
+    return list(await asyncio.gather(*(one(sample) for sample in batch)))
+
+
+def read_labels(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of a labels file, streaming; a torn last line (crash mid-write) is skipped."""
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
