@@ -1,0 +1,26 @@
+"""Logs + labels → samples table → rates (Wilson), contrasts (Newcombe), awareness, robustness."""
+
+from insider.analyze._stats import newcombe, wilson
+from insider.analyze._tables import (
+    CONDITION_FIELDS,
+    ContrastSpec,
+    awareness_table,
+    contrasts_table,
+    default_contrasts,
+    headline,
+    rates_table,
+    robustness_table,
+)
+
+__all__ = [
+    "CONDITION_FIELDS",
+    "ContrastSpec",
+    "awareness_table",
+    "contrasts_table",
+    "default_contrasts",
+    "headline",
+    "newcombe",
+    "rates_table",
+    "robustness_table",
+    "wilson",
+]
