@@ -101,3 +101,10 @@ def test_secrets_are_not_written_with_the_experiment(tmp_path: Path) -> None:
     text = run_dir.experiment_file.read_text()
     assert "sk-test-SECRET-123" not in text
     assert yaml.safe_load(text)["models"][0]["args"]["api_key"] == "<redacted>"
+
+
+def test_scrub_keeps_generation_settings_and_removes_credentials() -> None:
+    from insider.run._rundir import scrub_secrets
+
+    scrubbed = scrub_secrets({"max_tokens": 5, "reasoning_tokens": 3, "api_key": "a", "auth_token": "b", "nested": [{"client_secret": "c"}]})
+    assert scrubbed == {"max_tokens": 5, "reasoning_tokens": 3, "api_key": "<redacted>", "auth_token": "<redacted>", "nested": [{"client_secret": "<redacted>"}]}

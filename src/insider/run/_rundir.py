@@ -22,7 +22,11 @@ from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
 
 MARKER = "insider-run.json"
-_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.IGNORECASE)
+# Credential-like keys (api_key, auth_token, client_secret, ...), but not max_tokens & co.
+_SECRET_KEY = re.compile(
+    r"^(.*[_-])?(api[_-]?key|key|token|secret|password|passwd|authorization|credentials?)$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,42 @@
+"""The real local model (SmolLM2-135M via llama-cpp-python) end to end, one sample per scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from insider.experiment import ExperimentConfig
+from insider.pipeline import classify_run, our_world_profile
+from insider.pipeline._analyze_run import analyze_run
+from insider.run import prepare_run_dir, run_experiment
+from insider.run._logs import iter_agent_samples
+
+pytestmark = pytest.mark.local_model
+
+
+def test_local_model_runs_every_scenario_offline(tmp_path: Path) -> None:
+    raw: dict[str, Any] = {
+        "id": "local_e2e",
+        "samples": 1,
+        "models": [{"model": "llamacpp/smollm2", "max_connections": 1, "max_tokens": 32, "seed": 3,
+                    "args": {"n_threads": 2}}],
+        "conditions": {"scenario": ["blackmail", "leaking", "lethal"], "goal_type": ["explicit"],
+                       "goal_value": ["america"], "urgency": ["replacement"]},
+    }
+    config = ExperimentConfig.model_validate(raw)
+    run_dir = prepare_run_dir(tmp_path / "run", config, raw)
+    summary = run_experiment(config, run_dir, display="none")
+    assert summary.success
+    samples = list(iter_agent_samples(run_dir.logs))
+    assert sorted(s.metadata["scenario"] for s in samples) == ["blackmail", "leaking", "lethal"]
+    for sample in samples:
+        assert sample.error is None
+        assert sample.answer.strip()
+        assert sample.input_tokens > 1000 and 0 < sample.output_tokens <= 32
+    scoring = classify_run(run_dir, [], "majority", our_world_profile(), show_progress=False)
+    assert scoring.samples == 3
+    analysis = analyze_run(run_dir, scoring.judge_id)
+    states = set(analysis.samples[["blackmail", "leak", "lethal"]].to_numpy().ravel())
+    assert states <= {"harmful", "not_harmful", "unscored"}
