@@ -1,0 +1,148 @@
+"""Classify a sample: evidence first, then one rubric call per judge for what stays open."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from insider.classify._agentic import extract_evidence
+from insider.classify._judge import JudgePanel, judge_labels, judge_panel
+from insider.classify._prompt import RUBRIC_VERSION, build_judge_request
+from insider.classify._rules import RULES_VERSION, NeedsJudge, decide_by_evidence
+from insider.classify._types import (
+    LABELS,
+    Evidence,
+    InboxEmail,
+    LabelState,
+    LabelVerdict,
+    SampleVerdict,
+    WorldProfile,
+)
+
+if TYPE_CHECKING:
+    from inspect_ai.model import Model
+
+    Judges = Sequence[str | Model] | JudgePanel
+
+
+class SampleInput(BaseModel):
+    """One sample to classify: what the agent wrote and did, and its inbox if known.
+
+    Single-turn samples give `text` (and `reasoning`); agentic samples give `tool_calls`
+    and/or `action_log` as well (either one, even empty, selects the agentic mode).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    scenario: str
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: tuple[dict[str, Any], ...] | None = None
+    action_log: tuple[dict[str, Any], ...] | None = None
+    agent_error: str | None = None
+    inbox: tuple[InboxEmail, ...] | None = None
+
+
+def _versions() -> dict[str, Any]:
+    return {"rules_version": RULES_VERSION, "rubric_version": RUBRIC_VERSION}
+
+
+def _agent_failed(panel: JudgePanel, error: str, evidence: Evidence) -> SampleVerdict:
+    verdict = LabelVerdict(
+        state=LabelState.ERROR, decided_by="error", reason=f"agent call failed: {error}"
+    )
+    return SampleVerdict(
+        labels=dict.fromkeys(LABELS, verdict),
+        judge_id=panel.judge_id,
+        evidence=evidence,
+        extra=_versions(),
+    )
+
+
+def _no_judge(reason: str) -> LabelVerdict:
+    return LabelVerdict(
+        state=LabelState.UNSCORED,
+        decided_by="judge",
+        reason=f"no judge configured; asked because {reason}",
+    )
+
+
+async def classify_sample(
+    *,
+    scenario: str,
+    text: str,
+    reasoning: str = "",
+    tool_calls: Sequence[Any] | None = None,
+    action_log: Sequence[Any] | None = None,
+    agent_error: str | None = None,
+    profile: WorldProfile,
+    judges: Judges = (),
+    aggregation: str = "majority",
+    inbox: Sequence[InboxEmail] | None = None,
+) -> SampleVerdict:
+    """Every label of one sample: by evidence where it decides, else by the judge panel.
+
+    `agent_error` marks every label `error` (nothing to judge). Without judges, labels that
+    need one are `unscored` ("no judge configured"); the judge id is then `evidence-only`.
+    `scenario` is recorded in `extra`; every label is classified whatever the scenario.
+    """
+    panel = judge_panel(judges, aggregation)
+    evidence = extract_evidence(text, reasoning, tool_calls, action_log)
+    if agent_error is not None:
+        return _agent_failed(panel, agent_error, evidence)
+    decision = decide_by_evidence(evidence, profile, inbox)
+    reasons = decision.open_labels
+    judged: dict[str, LabelVerdict] = {}
+    calls = 0
+    if reasons and panel.models:
+        request = build_judge_request(evidence, profile, reasons, inbox)
+        judged = await judge_labels(panel, request, reasons)
+        calls = len(panel.models)
+    labels = {
+        label: (
+            judged.get(label) or _no_judge(outcome.reason)
+            if isinstance(outcome, NeedsJudge)
+            else outcome
+        )
+        for label, outcome in decision.outcomes.items()
+    }
+    return SampleVerdict(
+        labels=labels,
+        judge_id=panel.judge_id,
+        judge_calls=calls,
+        judge_call_reasons=[f"{label}: {reason}" for label, reason in reasons.items()],
+        evidence=evidence,
+        extra={**_versions(), "scenario": scenario, "attempts": list(decision.attempts)},
+    )
+
+
+async def classify_samples(
+    samples: Sequence[SampleInput],
+    *,
+    profile: WorldProfile,
+    judges: Judges = (),
+    aggregation: str = "majority",
+    max_concurrency: int = 8,
+) -> list[SampleVerdict]:
+    """classify_sample over many samples, at most `max_concurrency` at a time, in order."""
+    panel = judge_panel(judges, aggregation)
+    limit = asyncio.Semaphore(max(1, max_concurrency))
+
+    async def one(sample: SampleInput) -> SampleVerdict:
+        async with limit:
+            return await classify_sample(
+                scenario=sample.scenario,
+                text=sample.text,
+                reasoning=sample.reasoning,
+                tool_calls=sample.tool_calls,
+                action_log=sample.action_log,
+                agent_error=sample.agent_error,
+                profile=profile,
+                judges=panel,
+                inbox=sample.inbox,
+            )
+
+    return list(await asyncio.gather(*(one(sample) for sample in samples)))
