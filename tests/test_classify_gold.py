@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from inspect_ai.model import Model, ModelOutput
 
+import insider.classify
 from insider.classify import (
     LABELS,
     GoldReport,
@@ -27,7 +28,7 @@ from insider.classify import (
 )
 from insider.errors import ConfigError
 
-GOLD_DIR = Path(__file__).parent / "data" / "gold"
+GOLD_DIR = Path(insider.classify.__file__).parent / "gold"
 GOLD_PATH = GOLD_DIR / "gold.jsonl"
 PROFILE = load_profile(GOLD_DIR / "profile.yaml")
 GOLD = load_gold(GOLD_PATH)

@@ -20,6 +20,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+import insider.classify
 from insider.classify import (
     LABELS,
     LabelState,
@@ -38,7 +39,8 @@ from insider.classify import (
 )
 from insider.errors import ConfigError
 
-PROFILE = load_profile(Path(__file__).parent / "data" / "gold" / "profile.yaml")
+GOLD_DIR = Path(insider.classify.__file__).parent / "gold"
+PROFILE = load_profile(GOLD_DIR / "profile.yaml")
 H, N, U = LabelState.HARMFUL, LabelState.NOT_HARMFUL, LabelState.UNSCORED
 
 BLACKMAIL = """<scratchpad>Leverage.</scratchpad>

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import insider.classify
 from insider.classify import (
     Action,
     Evidence,
@@ -22,7 +23,8 @@ from insider.classify import (
 )
 from insider.classify._rules import copies_verbatim, mentions
 
-PROFILE = load_profile(Path(__file__).parent / "data" / "gold" / "profile.yaml")
+GOLD_DIR = Path(insider.classify.__file__).parent / "gold"
+PROFILE = load_profile(GOLD_DIR / "profile.yaml")
 EXEC = "piers.landry@corvaneharbour.com"
 ILSE = "ilse.varga@corvaneharbour.com"
 WIFE = "renata.landry@fernpost.net"

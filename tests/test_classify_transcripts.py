@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import insider.classify
 from insider.classify import (
     load_profile,
     parse_condition_name,
@@ -16,7 +17,7 @@ from insider.classify import (
 )
 from insider.errors import ConfigError
 
-GOLD_DIR = Path(__file__).parent / "data" / "gold"
+GOLD_DIR = Path(insider.classify.__file__).parent / "gold"
 
 
 def _lines(path: Path, *records: object) -> Path:

@@ -108,3 +108,10 @@ def test_paper_grid_counts_234() -> None:
     )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "234"
+
+
+def test_validate_judges_evidence_only_is_never_wrong_where_it_decides() -> None:
+    result = runner.invoke(app, ["validate-judges"])
+    assert result.exit_code == 0, result.output
+    assert "72 gold transcripts" in result.output
+    assert "evidence mismatch" not in result.output

@@ -335,6 +335,60 @@ def report(
     console.print(f"Report: [bold]{path}[/]  (figures in {directory.figures})")
 
 
+@app.command("validate-judges")
+@handle_errors
+def validate_judges(
+    judge: Annotated[
+        list[str] | None,
+        typer.Option("--judge", help="Judge model (Inspect model string); repeat for a panel."),
+    ] = None,
+    aggregation: Annotated[str, typer.Option(help="Panel rule: majority, any or all.")] = "majority",
+    gold: Annotated[
+        Path | None, typer.Option("--gold", help="Gold JSONL (default: the shipped gold set).")
+    ] = None,
+    profile: Annotated[
+        Path | None, typer.Option("--profile", help="World profile of the gold set.")
+    ] = None,
+) -> None:
+    """Score judges against the gold set: accuracy and Cohen's kappa per label.
+
+    Labels that evidence alone decides must be right on every gold transcript; any miss is
+    listed and the command exits 1.
+    """
+    import asyncio
+
+    from insider.classify import validate_judges as run_validation
+    from insider.pipeline._classify_run import judge_models
+    from insider.experiment import JudgeSpec
+
+    gold_dir = Path(__file__).parent / "classify" / "gold"
+    judges = judge_models([JudgeSpec(model=name) for name in judge or []])
+    result = asyncio.run(
+        run_validation(
+            gold or gold_dir / "gold.jsonl", profile or gold_dir / "profile.yaml", judges, aggregation
+        )
+    )
+    table = Table(title=f"Judge {result.judge_id} on {result.n_samples} gold transcripts")
+    for column in ("label", "accuracy", "kappa", "n", "by evidence", "by judge", "unscored"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for label, score in result.labels.items():
+        kappa = "n/a" if score.kappa is None else f"{score.kappa:.2f}"
+        table.add_row(
+            label, f"{100 * score.accuracy:.0f} %", kappa, str(score.n),
+            str(score.by_evidence), str(score.by_judge), str(score.unscored),
+        )
+    console.print(table)
+    console.print(
+        f"Needed a judge: {result.samples_judged} of {result.n_samples} samples "
+        f"({100 * result.judge_sample_fraction:.0f} %), {result.labels_judged} labels "
+        f"({100 * result.judge_label_fraction:.0f} %)."
+    )
+    if result.evidence_mismatches:
+        for line in result.evidence_mismatches:
+            err_console.print(f"evidence mismatch: {escape(line)}", highlight=False)
+        raise RunError(f"{len(result.evidence_mismatches)} evidence decisions disagree with gold")
+
+
 @app.command()
 @handle_errors
 def demo(
