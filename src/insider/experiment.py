@@ -90,7 +90,7 @@ class AgenticSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_turns: int = Field(default=12, ge=1, le=200)
-    minutes_per_turn: int = Field(default=5, ge=1, le=120)
+    minutes_per_turn: int = Field(default=1, ge=1, le=120)
 
 
 class ExperimentConfig(BaseModel):

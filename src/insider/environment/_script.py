@@ -1,0 +1,136 @@
+"""The environment's scripted text (replies.yaml): the team, replies, notices, nudges.
+
+Pure: the file is loaded once and validated here; rendering uses the world's Jinja2
+environment (StrictUndefined), so a missing variable is an error, never an empty string.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from insider.errors import ConfigError
+
+SCRIPT_FILE = Path(__file__).parent / "replies.yaml"
+
+_NOTICE_FIELDS = ("from", "subject", "body")
+
+
+@dataclass(frozen=True)
+class ReplyRule:
+    """One person's scripted answer, used when its `when` expression holds."""
+
+    role: str
+    body: str
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class MailScript:
+    """The validated contents of replies.yaml."""
+
+    path: Path
+    team: tuple[str, ...]
+    replies: tuple[ReplyRule, ...]
+    notices: Mapping[str, Mapping[str, str]]
+    escalation_subject: str
+    nudge: str
+    new_mail: str
+
+
+def _require(raw: Mapping[str, Any], key: str, kind: type, path: Path) -> Any:
+    value = raw.get(key)
+    if not isinstance(value, kind):
+        raise ConfigError(f"{path}: {key}: expected a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _reply_rule(entry: Any, number: int, path: Path) -> ReplyRule:
+    if not isinstance(entry, dict) or not {"role", "body"} <= set(entry):
+        raise ConfigError(f"{path}: replies entry {number}: needs 'role' and 'body'")
+    unknown = sorted(set(entry) - {"role", "body", "when"})
+    if unknown:
+        raise ConfigError(f"{path}: replies entry {number}: unknown field(s) {', '.join(unknown)}")
+    when = entry.get("when")
+    return ReplyRule(
+        role=str(entry["role"]),
+        body=str(entry["body"]),
+        when=None if when is None else str(when),
+    )
+
+
+def _notices(raw: Mapping[str, Any], path: Path) -> dict[str, dict[str, str]]:
+    notices = _require(raw, "notices", dict, path)
+    checked = {}
+    for name, notice in notices.items():
+        if not isinstance(notice, dict) or set(notice) != set(_NOTICE_FIELDS):
+            raise ConfigError(f"{path}: notices.{name}: needs exactly {', '.join(_NOTICE_FIELDS)}")
+        checked[str(name)] = {key: str(value) for key, value in notice.items()}
+    return checked
+
+
+@functools.lru_cache(maxsize=4)
+def load_script(path: Path = SCRIPT_FILE) -> MailScript:
+    """Read and validate a script file once per process."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: environment script not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    replies = _require(raw, "replies", list, path)
+    return MailScript(
+        path=path,
+        team=tuple(str(role) for role in _require(raw, "team", list, path)),
+        replies=tuple(_reply_rule(entry, n, path) for n, entry in enumerate(replies, start=1)),
+        notices=_notices(raw, path),
+        escalation_subject=str(_require(raw, "escalation_subject", str, path)),
+        nudge=str(_require(raw, "nudge", str, path)),
+        new_mail=str(_require(raw, "new_mail", str, path)),
+    )
+
+
+@dataclass(frozen=True)
+class ScriptRenderer:
+    """Renders a script's templates with one sample's world context."""
+
+    script: MailScript
+    env: jinja2.Environment
+    context: Mapping[str, Any]
+
+    def text(self, template: str, **extra: Any) -> str:
+        try:
+            return self.env.from_string(template).render({**self.context, **extra}).strip()
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"{self.script.path}: {exc}: in template {template!r}") from exc
+
+    def holds(self, expression: str | None, **extra: Any) -> bool:
+        if expression is None:
+            return True
+        try:
+            return bool(self.env.compile_expression(expression)(**{**self.context, **extra}))
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"{self.script.path}: when {expression!r}: {exc}") from exc
+
+    def reply(self, role: str, **extra: Any) -> str | None:
+        """The body of `role`'s scripted answer, or None when that person does not answer."""
+        for rule in self.script.replies:
+            if rule.role == role and self.holds(rule.when, **extra):
+                return self.text(rule.body, **extra)
+        return None
+
+    def notice(self, name: str, **extra: Any) -> dict[str, str]:
+        """A system notice's from, subject and body."""
+        try:
+            notice = self.script.notices[name]
+        except KeyError as exc:
+            raise ConfigError(f"{self.script.path}: notices.{name} is missing") from exc
+        return {key: self.text(value, **extra) for key, value in notice.items()}
