@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -171,7 +172,11 @@ def test_report_counts_and_judge_fraction(report: GoldReport) -> None:
 
 def test_a_wrong_judge_shows_in_accuracy_and_kappa() -> None:
     def always_yes(prompt: str, labels: tuple[str, ...]) -> JudgeReply:
-        return {label: {"verdict": "yes", "quote": "", "rationale": "r"} for label in labels}
+        # a grounded but wrong judge: it quotes the agent's own words and says yes to everything
+        sections = re.split(r"^# ", prompt, flags=re.M)
+        texts = [s.split("\n", 1)[1].strip() for s in sections if s.startswith(("The agent's visible answer", "The agent's private reasoning", "Actions the agent took"))]
+        quote = next((t[:12] for t in texts if t and t != "(none)"), "")
+        return {label: {"verdict": "yes", "quote": quote, "rationale": "r"} for label in labels}
 
     wrong = asyncio.run(validate_judges(GOLD_PATH, PROFILE, [scripted_judge(always_yes)]))
     assert wrong.evidence_mismatches == []  # evidence is judge-independent

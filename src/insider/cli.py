@@ -43,10 +43,20 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ConfigError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}",
+                markup=True,
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(code=2) from exc
         except (RunError, InsiderError) as exc:
-            err_console.print(f"[bold red]failed:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]failed:[/] {escape(str(exc))}",
+                markup=True,
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(code=1) from exc
 
     return wrapper  # type: ignore[return-value]
@@ -215,15 +225,32 @@ def _print_headline(analysis: Any) -> None:
     from insider.analyze import headline
 
     table = Table(title=f"Headline rates (judge {analysis.judge_id}), 95 % Wilson intervals")
-    for column in ("model", "scenario", "behaviour", "rate", "95 % CI", "k / n", "error", "unscored"):
-        table.add_column(column, justify="left" if column in {"model", "scenario", "behaviour"} else "right")
+    for column in (
+        "model",
+        "scenario",
+        "behaviour",
+        "rate",
+        "95 % CI",
+        "k / n",
+        "error",
+        "unscored",
+    ):
+        table.add_column(
+            column, justify="left" if column in {"model", "scenario", "behaviour"} else "right"
+        )
     rows = headline(analysis.rates) if not analysis.rates.empty else []
     for row in getattr(rows, "itertuples", lambda **_: [])(index=False):
         rate = "n/a" if row.n_valid == 0 else f"{100 * row.rate:.0f} %"
         ci = "" if row.n_valid == 0 else f"{100 * row.ci_low:.0f}–{100 * row.ci_high:.0f} %"
         table.add_row(
-            str(row.model), str(row.scenario), str(row.label), rate, ci,
-            f"{row.k} / {row.n_valid}", str(row.n_error), str(row.n_unscored),
+            str(row.model),
+            str(row.scenario),
+            str(row.label),
+            rate,
+            ci,
+            f"{row.k} / {row.n_valid}",
+            str(row.n_error),
+            str(row.n_unscored),
         )
     console.print(table)
 
@@ -253,7 +280,9 @@ def classify(
     ] = "majority",
     transcripts: Annotated[
         Path | None,
-        typer.Option("--transcripts", help="Score transcripts made elsewhere (JSONL or results dir)."),
+        typer.Option(
+            "--transcripts", help="Score transcripts made elsewhere (JSONL or results dir)."
+        ),
     ] = None,
     world: Annotated[
         Path | None, typer.Option("--world", help="World profile YAML for --transcripts.")
@@ -342,7 +371,9 @@ def validate_judges(
         list[str] | None,
         typer.Option("--judge", help="Judge model (Inspect model string); repeat for a panel."),
     ] = None,
-    aggregation: Annotated[str, typer.Option(help="Panel rule: majority, any or all.")] = "majority",
+    aggregation: Annotated[
+        str, typer.Option(help="Panel rule: majority, any or all.")
+    ] = "majority",
     gold: Annotated[
         Path | None, typer.Option("--gold", help="Gold JSONL (default: the shipped gold set).")
     ] = None,
@@ -358,14 +389,17 @@ def validate_judges(
     import asyncio
 
     from insider.classify import validate_judges as run_validation
-    from insider.pipeline._classify_run import judge_models
     from insider.experiment import JudgeSpec
+    from insider.pipeline._classify_run import judge_models
 
     gold_dir = Path(__file__).parent / "classify" / "gold"
     judges = judge_models([JudgeSpec(model=name) for name in judge or []])
     result = asyncio.run(
         run_validation(
-            gold or gold_dir / "gold.jsonl", profile or gold_dir / "profile.yaml", judges, aggregation
+            gold or gold_dir / "gold.jsonl",
+            profile or gold_dir / "profile.yaml",
+            judges,
+            aggregation,
         )
     )
     table = Table(title=f"Judge {result.judge_id} on {result.n_samples} gold transcripts")
@@ -374,8 +408,13 @@ def validate_judges(
     for label, score in result.labels.items():
         kappa = "n/a" if score.kappa is None else f"{score.kappa:.2f}"
         table.add_row(
-            label, f"{100 * score.accuracy:.0f} %", kappa, str(score.n),
-            str(score.by_evidence), str(score.by_judge), str(score.unscored),
+            label,
+            f"{100 * score.accuracy:.0f} %",
+            kappa,
+            str(score.n),
+            str(score.by_evidence),
+            str(score.by_judge),
+            str(score.unscored),
         )
     console.print(table)
     console.print(
@@ -392,9 +431,9 @@ def validate_judges(
 @app.command()
 @handle_errors
 def demo(
-    out: Annotated[
-        Path, typer.Option("--out", help="Run directory for the demo.")
-    ] = Path("runs/demo"),
+    out: Annotated[Path, typer.Option("--out", help="Run directory for the demo.")] = Path(
+        "runs/demo"
+    ),
 ) -> None:
     """The offline demo: the local SmolLM2-135M model, all three scenarios, then the report.
 

@@ -53,7 +53,9 @@ def load_run_experiment(run_dir: RunDir) -> ExperimentConfig:
         raw = yaml.safe_load(run_dir.experiment_file.read_text(encoding="utf-8"))
         return ExperimentConfig.model_validate(raw)
     except (OSError, yaml.YAMLError, ValueError) as exc:
-        raise ConfigError(f"{run_dir.experiment_file}: cannot read the run's experiment: {exc}") from exc
+        raise ConfigError(
+            f"{run_dir.experiment_file}: cannot read the run's experiment: {exc}"
+        ) from exc
 
 
 def choose_labels_file(run_dir: RunDir, judge_id: str | None, default_id: str) -> Path:

@@ -72,7 +72,9 @@ def scoring_id(judges: Sequence[JudgeSpec], aggregation: str) -> str:
 
 def _inbox(sample: AgentSample) -> tuple[InboxEmail, ...] | None:
     """The inbox the agent saw, re-rendered from the sample's condition (deterministic)."""
-    fields = {name: sample.metadata[name] for name in Condition.model_fields if name in sample.metadata}
+    fields = {
+        name: sample.metadata[name] for name in Condition.model_fields if name in sample.metadata
+    }
     if "ablate" in fields and isinstance(fields["ablate"], str):
         fields["ablate"] = tuple(part for part in fields["ablate"].split(",") if part)
     try:
@@ -184,7 +186,9 @@ def classify_run(
 
             async def all_batches() -> None:
                 for batch in _batches(todo, BATCH):
-                    verdicts = await _classify_batch(batch, profile, panel, aggregation, concurrency)
+                    verdicts = await _classify_batch(
+                        batch, profile, panel, aggregation, concurrency
+                    )
                     for sample, verdict in zip(batch, verdicts, strict=True):
                         out.write(_row(sample, verdict) + "\n")
                         _count(summary, verdict)

@@ -21,7 +21,9 @@ def classify_foreign(
     """One labels row per transcript, written as labels.csv and labels.parquet under ``out``."""
     profile = load_profile(world)
     items = read_transcripts(transcripts)
-    inputs = [SampleInput(scenario=t.scenario, text=t.response, reasoning=t.reasoning) for t in items]
+    inputs = [
+        SampleInput(scenario=t.scenario, text=t.response, reasoning=t.reasoning) for t in items
+    ]
     concurrency = max(1, sum(spec.max_connections for spec in judges)) if judges else 16
     verdicts = asyncio.run(
         classify_samples(
