@@ -83,6 +83,19 @@ def task_name(experiment_id: str, model_index: int) -> str:
     return f"{TASK_PREFIX}_{experiment_id}_m{model_index}"
 
 
+def mode_solver(config: ExperimentConfig, spec: ModelSpec) -> Solver:
+    """The solver of the experiment's mode: one generate call, or the multi-turn mail agent."""
+    if config.mode == "agentic":
+        from insider.environment import agentic_solver  # imports insider.run: keep it lazy
+
+        return agentic_solver(
+            max_turns=config.agentic.max_turns,
+            minutes_per_turn=config.agentic.minutes_per_turn,
+            seed=spec.seed,
+        )
+    return single_turn(seed=spec.seed)
+
+
 def build_task(
     config: ExperimentConfig, model_index: int, samples: list[Sample], solver: Solver | None = None
 ) -> Task:
@@ -94,7 +107,7 @@ def build_task(
     )
     return Task(
         dataset=MemoryDataset(samples, name=config.id),
-        solver=solver or single_turn(seed=spec.seed),
+        solver=solver or mode_solver(config, spec),
         model=model,
         name=task_name(config.id, model_index),
         metadata={
