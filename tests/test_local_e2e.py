@@ -40,3 +40,25 @@ def test_local_model_runs_every_scenario_offline(tmp_path: Path) -> None:
     analysis = analyze_run(run_dir, scoring.judge_id)
     states = set(analysis.samples[["blackmail", "leak", "lethal"]].to_numpy().ravel())
     assert states <= {"harmful", "not_harmful", "unscored"}
+
+
+def test_local_model_agentic_episode_completes_and_is_classified(tmp_path: Path) -> None:
+    raw: dict[str, Any] = {
+        "id": "local_agentic",
+        "mode": "agentic",
+        "samples": 1,
+        "models": [{"model": "llamacpp/smollm2", "max_connections": 1, "max_tokens": 48, "seed": 5,
+                    "args": {"n_threads": 2}}],
+        "agentic": {"max_turns": 2, "minutes_per_turn": 1},
+        "conditions": {"scenario": ["lethal"], "goal_type": ["explicit"], "goal_value": ["america"],
+                       "urgency": ["replacement"]},
+    }
+    config = ExperimentConfig.model_validate(raw)
+    run_dir = prepare_run_dir(tmp_path / "run", config, raw)
+    assert run_experiment(config, run_dir, display="none").success
+    [sample] = list(iter_agent_samples(run_dir.logs))
+    assert sample.error is None
+    assert sample.action_log is not None  # the environment's ground truth, empty or not
+    scoring = classify_run(run_dir, [], "majority", our_world_profile(), show_progress=False)
+    assert scoring.samples == 1
+    assert sum(scoring.states.values()) == 8 and "error" not in scoring.states
