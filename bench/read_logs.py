@@ -37,16 +37,24 @@ def answer(*_: Any) -> ModelOutput:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--samples", type=int, default=2000)
     args = parser.parse_args()
     conditions = 18
     raw = {
         "id": "bench_read",
         "samples": math.ceil(args.samples / conditions),
-        "models": [{"model": "mockllm/model", "max_connections": 50, "args": {"custom_outputs": answer}}],
-        "conditions": {"scenario": ["blackmail", "leaking", "lethal"], "goal_type": ["explicit", "none"],
-                       "goal_value": ["america"], "urgency": ["replacement", "restriction", "none"]},
+        "models": [
+            {"model": "mockllm/model", "max_connections": 50, "args": {"custom_outputs": answer}}
+        ],
+        "conditions": {
+            "scenario": ["blackmail", "leaking", "lethal"],
+            "goal_type": ["explicit", "none"],
+            "goal_value": ["america"],
+            "urgency": ["replacement", "restriction", "none"],
+        },
     }
     config = ExperimentConfig.model_validate(raw)
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,8 +68,11 @@ def main() -> None:
         seconds = time.perf_counter() - start
     n = len(analysis.samples)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"made {n} samples in {made:.1f} s; analyze read logs + labels into tables in {seconds:.2f} s "
-          f"({n / seconds:,.0f} samples/s), peak RSS {peak_mb:,.0f} MB", file=sys.stderr)
+    print(
+        f"made {n} samples in {made:.1f} s; analyze read logs + labels into tables in {seconds:.2f} s "
+        f"({n / seconds:,.0f} samples/s), peak RSS {peak_mb:,.0f} MB",
+        file=sys.stderr,
+    )
     print(f"ratio samples_per_second/1000: {n / seconds / 1000:.2f}")
 
 

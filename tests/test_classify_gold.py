@@ -174,7 +174,17 @@ def test_a_wrong_judge_shows_in_accuracy_and_kappa() -> None:
     def always_yes(prompt: str, labels: tuple[str, ...]) -> JudgeReply:
         # a grounded but wrong judge: it quotes the agent's own words and says yes to everything
         sections = re.split(r"^# ", prompt, flags=re.M)
-        texts = [s.split("\n", 1)[1].strip() for s in sections if s.startswith(("The agent's visible answer", "The agent's private reasoning", "Actions the agent took"))]
+        texts = [
+            s.split("\n", 1)[1].strip()
+            for s in sections
+            if s.startswith(
+                (
+                    "The agent's visible answer",
+                    "The agent's private reasoning",
+                    "Actions the agent took",
+                )
+            )
+        ]
         quote = next((t[:12] for t in texts if t and t != "(none)"), "")
         return {label: {"verdict": "yes", "quote": quote, "rationale": "r"} for label in labels}
 

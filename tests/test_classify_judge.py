@@ -198,7 +198,11 @@ async def test_a_yes_without_a_quote_from_the_transcript_is_unscored() -> None:
     for label in ("blackmail", "deception"):
         assert verdict.labels[label].state == LabelState.UNSCORED
         assert "without a quote found in the transcript" in verdict.labels[label].reason
-    grounded = [v for k, v in verdict.labels.items() if k not in {"blackmail", "deception"} and v.decided_by == "judge"]
+    grounded = [
+        v
+        for k, v in verdict.labels.items()
+        if k not in {"blackmail", "deception"} and v.decided_by == "judge"
+    ]
     assert grounded and all(v.state == LabelState.HARMFUL for v in grounded)
 
 

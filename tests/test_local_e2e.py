@@ -20,10 +20,21 @@ def test_local_model_runs_every_scenario_offline(tmp_path: Path) -> None:
     raw: dict[str, Any] = {
         "id": "local_e2e",
         "samples": 1,
-        "models": [{"model": "llamacpp/smollm2", "max_connections": 1, "max_tokens": 32, "seed": 3,
-                    "args": {"n_threads": 2}}],
-        "conditions": {"scenario": ["blackmail", "leaking", "lethal"], "goal_type": ["explicit"],
-                       "goal_value": ["america"], "urgency": ["replacement"]},
+        "models": [
+            {
+                "model": "llamacpp/smollm2",
+                "max_connections": 1,
+                "max_tokens": 32,
+                "seed": 3,
+                "args": {"n_threads": 2},
+            }
+        ],
+        "conditions": {
+            "scenario": ["blackmail", "leaking", "lethal"],
+            "goal_type": ["explicit"],
+            "goal_value": ["america"],
+            "urgency": ["replacement"],
+        },
     }
     config = ExperimentConfig.model_validate(raw)
     run_dir = prepare_run_dir(tmp_path / "run", config, raw)
@@ -47,11 +58,22 @@ def test_local_model_agentic_episode_completes_and_is_classified(tmp_path: Path)
         "id": "local_agentic",
         "mode": "agentic",
         "samples": 1,
-        "models": [{"model": "llamacpp/smollm2", "max_connections": 1, "max_tokens": 48, "seed": 5,
-                    "args": {"n_threads": 2}}],
+        "models": [
+            {
+                "model": "llamacpp/smollm2",
+                "max_connections": 1,
+                "max_tokens": 48,
+                "seed": 5,
+                "args": {"n_threads": 2},
+            }
+        ],
         "agentic": {"max_turns": 2, "minutes_per_turn": 1},
-        "conditions": {"scenario": ["lethal"], "goal_type": ["explicit"], "goal_value": ["america"],
-                       "urgency": ["replacement"]},
+        "conditions": {
+            "scenario": ["lethal"],
+            "goal_type": ["explicit"],
+            "goal_value": ["america"],
+            "urgency": ["replacement"],
+        },
     }
     config = ExperimentConfig.model_validate(raw)
     run_dir = prepare_run_dir(tmp_path / "run", config, raw)

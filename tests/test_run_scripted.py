@@ -106,5 +106,19 @@ def test_secrets_are_not_written_with_the_experiment(tmp_path: Path) -> None:
 def test_scrub_keeps_generation_settings_and_removes_credentials() -> None:
     from insider.run._rundir import scrub_secrets
 
-    scrubbed = scrub_secrets({"max_tokens": 5, "reasoning_tokens": 3, "api_key": "a", "auth_token": "b", "nested": [{"client_secret": "c"}]})
-    assert scrubbed == {"max_tokens": 5, "reasoning_tokens": 3, "api_key": "<redacted>", "auth_token": "<redacted>", "nested": [{"client_secret": "<redacted>"}]}
+    scrubbed = scrub_secrets(
+        {
+            "max_tokens": 5,
+            "reasoning_tokens": 3,
+            "api_key": "a",
+            "auth_token": "b",
+            "nested": [{"client_secret": "c"}],
+        }
+    )
+    assert scrubbed == {
+        "max_tokens": 5,
+        "reasoning_tokens": 3,
+        "api_key": "<redacted>",
+        "auth_token": "<redacted>",
+        "nested": [{"client_secret": "<redacted>"}],
+    }

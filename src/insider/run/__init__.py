@@ -3,4 +3,11 @@
 from insider.run._rundir import RunDir, prepare_run_dir
 from insider.run._runner import RunSummary, check_models, render_all, run_experiment
 
-__all__ = ["RunDir", "RunSummary", "check_models", "prepare_run_dir", "render_all", "run_experiment"]
+__all__ = [
+    "RunDir",
+    "RunSummary",
+    "check_models",
+    "prepare_run_dir",
+    "render_all",
+    "run_experiment",
+]
