@@ -30,7 +30,11 @@ chromium:
 demo: $(STAMP)
 	$(BIN)/insider demo
 
+# Lint and types are part of the test command: CI runs exactly this.
 test: $(STAMP) chromium
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
