@@ -15,6 +15,7 @@ from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput,
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from insider.experiment import ExperimentConfig
+from insider.run._engine import current_sample_id
 from insider.run._rundir import prepare_run_dir
 from insider.run._runner import run_experiment
 
@@ -22,6 +23,12 @@ from .scripted import output
 
 CALLS = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("calls.txt")
 DELAY = float(sys.argv[4]) if len(sys.argv) > 4 else 0.3
+
+
+def _eval_loop_sample_id() -> str:
+    """The sample id when the call comes through Inspect's eval loop (agentic mode)."""
+    active = sample_active()
+    return str(active.sample.id) if active else "?"
 
 
 class SlowScripted(ModelAPI):
@@ -42,8 +49,7 @@ class SlowScripted(ModelAPI):
         tool_choice: ToolChoice,
         config: GenerateConfig,
     ) -> ModelOutput:
-        active = sample_active()
-        sample = str(active.sample.id) if active else "?"
+        sample = current_sample_id.get() or _eval_loop_sample_id()
         with CALLS.open("a") as handle:
             handle.write(sample + "\n")
         await asyncio.sleep(DELAY)

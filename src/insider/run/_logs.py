@@ -36,17 +36,27 @@ class AgentSample:
     output_tokens: int = 0
 
 
+def newest_task_logs(log_dir: Path) -> dict[str, Path]:
+    """Task name -> the newest log of that insider task in ``log_dir`` (by modification time).
+
+    The run engine continues one log per task in place; an older log of the same task (e.g.
+    an eval_set retry attempt) is shadowed by the newer one.
+    """
+    newest: dict[str, Path] = {}
+    if not log_dir.is_dir():
+        return newest
+    for info in list_eval_logs(str(log_dir), recursive=False, descending=True):
+        task = read_eval_log(info, header_only=True).eval.task.split("/")[-1]
+        if task.startswith(TASK_PREFIX):
+            newest.setdefault(task, Path(info.name.removeprefix("file://")))
+    return newest
+
+
 def run_log_files(log_dir: Path) -> list[Path]:
-    """The newest log of each insider task in ``log_dir`` (eval_set keeps one per task)."""
+    """The newest log of each insider task in ``log_dir`` (one per model)."""
     if not log_dir.is_dir():
         raise ConfigError(f"{log_dir}: no logs here (is this a run directory?)")
-    newest: dict[str, Path] = {}
-    for info in list_eval_logs(str(log_dir), recursive=False, descending=True):
-        header = read_eval_log(info, header_only=True)
-        if not header.eval.task.split("/")[-1].startswith(TASK_PREFIX):
-            continue
-        newest.setdefault(header.eval.task, Path(info.name.removeprefix("file://")))
-    return list(newest.values())
+    return list(newest_task_logs(log_dir).values())
 
 
 def _text_of(message: ChatMessage) -> str:

@@ -1,4 +1,8 @@
-"""Run an experiment with Inspect's eval_set: resumable, one task per model."""
+"""Run an experiment: one Inspect task (and one .eval log) per model, resumable.
+
+Single-turn runs go through our lean engine (``_engine``: Inspect's model layer driven
+directly); agentic runs go through Inspect's ``eval_set`` with the mode's solver.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,22 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlparse
 
 from inspect_ai import eval_set
 from inspect_ai._util.error import PrerequisiteError
 from inspect_ai.log import EvalLog
 from inspect_ai.model import get_model
+from inspect_ai.solver import Solver
 
 from insider.errors import ConfigError, RunError
 from insider.experiment import ExperimentConfig, ModelSpec
+from insider.run._engine import run_single_turn
+from insider.run._engine_progress import Display, make_progress
 from insider.run._rundir import RunDir
 from insider.run._task import build_samples, build_task
 from insider.scenarios._render import RenderedPrompt, render
-
-Display = Literal["full", "rich", "plain", "log", "none"]
 
 _MARKUP = re.compile(r"\[/?(bold|blue|red|yellow|green|italic)\]")
 
@@ -102,12 +107,55 @@ def run_experiment(
     display: Display | None = None,
     retry_attempts: int = 3,
     extra_eval_args: dict[str, Any] | None = None,
+    solver: Solver | None = None,
 ) -> RunSummary:
-    """Run (or resume) every model x condition x sample; logs go to ``run_dir.logs``."""
+    """Run (or resume) every model x condition x sample; logs go to ``run_dir.logs``.
+
+    ``retry_attempts``, ``extra_eval_args`` and ``solver`` apply to the ``eval_set`` path
+    (agentic mode) only.
+    """
     check_models(config)
+    if config.mode == "single_turn":
+        return _run_engine(config, run_dir, display)
+    return _run_eval_set(
+        config,
+        run_dir,
+        display=display,
+        retry_attempts=retry_attempts,
+        extra_eval_args=extra_eval_args,
+        solver=solver,
+    )
+
+
+def _run_engine(config: ExperimentConfig, run_dir: RunDir, display: Display | None) -> RunSummary:
+    try:
+        outcomes = run_single_turn(config, run_dir.logs, make_progress(display))
+    except OSError as exc:
+        raise RunError(f"writing the run's logs failed: {exc}") from exc
+    return RunSummary(
+        run_dir=run_dir,
+        success=all(outcome.status == "success" for outcome in outcomes),
+        log_files=[outcome.path for outcome in outcomes],
+        samples_total=sum(outcome.total for outcome in outcomes),
+        samples_failed=sum(outcome.failed for outcome in outcomes),
+    )
+
+
+def _run_eval_set(
+    config: ExperimentConfig,
+    run_dir: RunDir,
+    *,
+    display: Display | None,
+    retry_attempts: int,
+    extra_eval_args: dict[str, Any] | None,
+    solver: Solver | None,
+) -> RunSummary:
+    """Inspect's eval loop, one task per model; ``solver`` replaces the single-turn solver."""
     prompts = render_all(config)
     samples = build_samples(prompts, config.samples, config.id)
-    tasks = [build_task(config, index, samples) for index in range(len(config.models))]
+    tasks = [
+        build_task(config, index, samples, solver=solver) for index in range(len(config.models))
+    ]
     max_samples = max(spec.max_connections for spec in config.models)
     try:
         success, logs = eval_set(

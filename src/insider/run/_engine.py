@@ -1,0 +1,395 @@
+"""The run engine for single-turn runs: Inspect's model layer, driven directly.
+
+Inspect's eval loop spends ~20 ms of CPU per sample on transcripts, realtime buffers and
+display; a single-turn sample needs one model call. So each model gets one Inspect ``Model``
+(its providers, retries, timeouts and connection limit) and a pool of ``max_connections``
+worker coroutines pulling samples from one lazy iterator; every model runs in the same event
+loop. Results still go to one real Inspect ``.eval`` log per model task (``_engine_log``).
+
+Samples are built lazily: a condition is rendered the first time any model needs one of its
+samples, so the first request goes out after one render, not after rendering the whole grid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.log import EvalError, EvalSample
+from inspect_ai.model import (
+    ChatMessage,
+    ChatMessageSystem,
+    ChatMessageUser,
+    GenerateConfig,
+    Model,
+    ModelOutput,
+    get_model,
+)
+from inspect_ai.model._model import use_model_event_sink
+from shortuuid import uuid
+
+from insider.experiment import ExperimentConfig, ModelSpec
+from insider.run._engine_log import (
+    FlushPolicy,
+    LogOutcome,
+    PriorLog,
+    TaskLogWriter,
+    eval_plan,
+    eval_spec,
+    read_prior_log,
+)
+from insider.run._engine_progress import Progress
+from insider.run._logs import newest_task_logs
+from insider.run._task import derived_seed, generate_config, task_name
+from insider.scenarios import Condition, sample_id
+from insider.scenarios._render import render
+
+current_sample_id: ContextVar[str | None] = ContextVar("insider_current_sample_id", default=None)
+"""The id of the sample whose model call is running (for providers and tests)."""
+
+
+@dataclass(frozen=True)
+class SampleInput:
+    """One sample to run: its stable id, the prompt messages and the metadata to log."""
+
+    id: str
+    input: list[ChatMessage]
+    metadata: dict[str, Any]
+
+
+class PromptCache:
+    """Each condition rendered once, the first time any model needs it.
+
+    Samples of a condition share its message objects (the text is identical), which also
+    lets Inspect's message snapshots reuse one copy per condition.
+    """
+
+    def __init__(self, config: ExperimentConfig) -> None:
+        self._config = config
+        self._prompts: dict[str, tuple[list[ChatMessage], dict[str, Any]]] = {}
+
+    def get(self, condition: Condition) -> tuple[list[ChatMessage], dict[str, Any]]:
+        key = condition.condition_id
+        cached = self._prompts.get(key)
+        if cached is None:
+            prompt = render(condition, mode=self._config.mode)
+            messages: list[ChatMessage] = [
+                ChatMessageSystem(content=prompt.system),
+                ChatMessageUser(content=prompt.user),
+            ]
+            cached = self._prompts[key] = (messages, prompt.metadata())
+        return cached
+
+
+def pending_samples(
+    config: ExperimentConfig, conditions: list[Condition], skip: frozenset[str], cache: PromptCache
+) -> Iterator[SampleInput]:
+    """The samples not in ``skip``, in grid order, rendered only when reached."""
+    for condition in conditions:
+        indices = [i for i in range(config.samples) if sample_id(condition, i) not in skip]
+        if not indices:
+            continue
+        messages, metadata = cache.get(condition)
+        for index in indices:
+            yield SampleInput(
+                id=sample_id(condition, index),
+                input=messages,
+                metadata={**metadata, "sample_index": index, "experiment_id": config.id},
+            )
+
+
+@dataclass(frozen=True)
+class ModelJob:
+    """One model's share of the run: its task, planned sample ids, and what is left to do."""
+
+    index: int
+    spec: ModelSpec
+    task: str
+    sample_ids: list[str]
+    prior: PriorLog | None
+    skip: frozenset[str]
+    """Samples that need no call: a previous run recorded an output for them."""
+    pending: int
+
+    @property
+    def finished_already(self) -> bool:
+        return self.pending == 0 and self.prior is not None and self.prior.status == "success"
+
+
+def plan_jobs(
+    config: ExperimentConfig, conditions: list[Condition], log_dir: Path
+) -> list[ModelJob]:
+    """One job per model, each resuming from the newest log its task left in ``log_dir``."""
+    ids = [sample_id(c, i) for c in conditions for i in range(config.samples)]
+    priors = newest_task_logs(log_dir)
+    jobs = []
+    for index, spec in enumerate(config.models):
+        name = task_name(config.id, index)
+        prior = read_prior_log(priors[name]) if name in priors else None
+        skip = prior.finished.intersection(ids) if prior else frozenset()
+        jobs.append(ModelJob(index, spec, name, ids, prior, skip, len(ids) - len(skip)))
+    return jobs
+
+
+class _DiscardModelEvents:
+    """Model events go nowhere: a sample's log record is built from its output instead.
+
+    Without a sink, Inspect appends each call's event (with a copy of its input) to a
+    transcript that lives as long as the worker, i.e. memory grows with every sample.
+    """
+
+    def on_pending(self, event: Any) -> None:
+        return None
+
+    def on_complete(self, event: Any) -> None:
+        return None
+
+
+def _eval_error(exc: Exception) -> EvalError:
+    text = "".join(traceback.format_exception(exc))
+    message = getattr(exc, "message", None) or repr(exc)
+    return EvalError(message=str(message), traceback=text, traceback_ansi=text)
+
+
+async def run_sample(model: Model, item: SampleInput, seed: int | None) -> EvalSample:
+    """One model call; a call that still fails after Inspect's retries gives an error record."""
+    token = current_sample_id.set(item.id)
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    config = GenerateConfig(seed=None if seed is None else derived_seed(seed, item.id))
+    error: EvalError | None = None
+    try:
+        output = await model.generate(item.input, config=config)
+    except Exception as exc:  # recorded on the sample; a rerun retries it
+        output, error = ModelOutput(model=str(model)), _eval_error(exc)
+    finally:
+        current_sample_id.reset(token)
+    elapsed = round(time.monotonic() - clock, 3)
+    answered = error is None and bool(output.choices)
+    messages = [*item.input, output.message] if answered else list(item.input)
+    return EvalSample(
+        id=item.id,
+        epoch=1,
+        input=item.input,
+        target="",
+        messages=messages,
+        output=output,
+        metadata=item.metadata,
+        model_usage={str(model): output.usage} if output.usage else {},
+        started_at=started.isoformat(),
+        completed_at=datetime.now(UTC).isoformat(),
+        total_time=elapsed,
+        working_time=elapsed,
+        uuid=uuid(),
+        error=error,
+    )
+
+
+async def _worker(
+    model: Model,
+    samples: Iterator[SampleInput],
+    seed: int | None,
+    writer: TaskLogWriter,
+    progress: Progress,
+    bar: int,
+) -> None:
+    # the iterator is shared by every worker of the model: next() never awaits, so each
+    # sample goes to exactly one worker
+    with use_model_event_sink(_DiscardModelEvents()):
+        for item in samples:
+            sample = await run_sample(model, item, seed)
+            writer.add(sample)
+            progress.advance(bar, sample.error is not None)
+
+
+async def _run_model(
+    config: ExperimentConfig,
+    job: ModelJob,
+    conditions: list[Condition],
+    cache: PromptCache,
+    progress: Progress,
+    log_dir: Path,
+    policy: FlushPolicy,
+) -> LogOutcome:
+    spec = job.spec
+    total = len(job.sample_ids)
+    bar = progress.add_model(spec.display_name, total, total - job.pending)
+    # our own instance (not memoized), so closing its client at the end harms no one
+    model = get_model(
+        spec.model,
+        config=generate_config(spec),
+        base_url=spec.base_url,
+        memoize=False,
+        **spec.args,
+    )
+    samples = pending_samples(config, conditions, job.skip, cache)
+    writer = TaskLogWriter(
+        log_dir=log_dir,
+        spec=eval_spec(
+            task=job.task,
+            model=model,
+            model_args=dict(spec.args),
+            dataset_name=config.id,
+            sample_ids=job.sample_ids,
+            max_connections=spec.max_connections,
+            metadata={
+                "experiment_id": config.id,
+                "model_label": spec.display_name,
+                "mode": config.mode,
+            },
+            prior=job.prior.spec if job.prior else None,
+        ),
+        plan=eval_plan(spec.seed),
+        prior=job.prior,
+        policy=policy,
+    )
+    try:
+        async with model, asyncio.TaskGroup() as group:
+            group.create_task(writer.run())
+            async with asyncio.TaskGroup() as pool:
+                for _ in range(min(spec.max_connections, job.pending)):
+                    pool.create_task(_worker(model, samples, spec.seed, writer, progress, bar))
+            writer.close()
+    except BaseException as exc:
+        # an interrupted or failed run leaves an unfinished log that the next run continues
+        cancelled = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+        if writer.opened or (cancelled and writer.holds_samples):
+            await writer.finish("cancelled" if cancelled else "started")
+        raise
+    return await writer.finish("success")
+
+
+async def _run_jobs(
+    config: ExperimentConfig,
+    jobs: list[ModelJob],
+    progress: Progress,
+    log_dir: Path,
+    policy: FlushPolicy,
+) -> list[LogOutcome]:
+    conditions = config.expand()
+    cache = PromptCache(config)
+    async with asyncio.TaskGroup() as group:
+        tasks = [
+            group.create_task(_run_model(config, job, conditions, cache, progress, log_dir, policy))
+            for job in jobs
+            if not job.finished_already
+        ]
+    return [task.result() for task in tasks]
+
+
+async def _run_jobs_interruptibly(
+    config: ExperimentConfig,
+    jobs: list[ModelJob],
+    progress: Progress,
+    log_dir: Path,
+    policy: FlushPolicy,
+) -> list[LogOutcome]:
+    """``_run_jobs``, where Ctrl-C cancels the run (each log is finished as ``cancelled``).
+
+    ``asyncio.run`` does this itself, but not once ``nest_asyncio`` has replaced it (Inspect
+    applies it in notebooks, or when its sync API is called inside a running loop): then
+    Ctrl-C raises KeyboardInterrupt inside whichever task runs, the loop stops on the spot,
+    and the threads Inspect's recorder started keep the process from exiting.
+    """
+    loop = asyncio.get_running_loop()
+    run = asyncio.current_task()
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts hard
+        if run is not None:
+            run.cancel()
+
+    ours = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if ours:
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    try:
+        return await _run_jobs(config, jobs, progress, log_dir, policy)
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if ours and not interrupted:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def run_single_turn(
+    config: ExperimentConfig, log_dir: Path, progress: Progress, policy: FlushPolicy | None = None
+) -> list[LogOutcome]:
+    """Run (or resume) every model x sample of a single-turn experiment into ``log_dir``."""
+    jobs = plan_jobs(config, config.expand(), log_dir)
+    outcomes = [
+        LogOutcome(job.prior.path, "success", len(job.sample_ids), 0)
+        for job in jobs
+        if job.finished_already and job.prior
+    ]
+    try:
+        with _single_threaded_log_compression(), _long_lived_objects_frozen():
+            outcomes += asyncio.run(
+                _run_jobs_interruptibly(config, jobs, progress, log_dir, policy or FlushPolicy())
+            )
+    except BaseExceptionGroup as group:
+        raise _first_error(group) from group
+    finally:
+        progress.close()
+    return outcomes
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first real error of a task group (nested groups unwrapped), for a plain message."""
+    first = group.exceptions[0]
+    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+@contextlib.contextmanager
+def _single_threaded_log_compression() -> Iterator[None]:
+    """Compress log members with one zstd thread while the engine runs.
+
+    Inspect gives every zip member (one per sample, ~20 KB) a fresh 12-thread zstd context:
+    ~0.8 ms of CPU per sample spent starting threads, against ~0.05 ms single-threaded. The
+    files are the same format either way. If Inspect drops the setting, this does nothing.
+    """
+    from inspect_ai._util import zipfile as inspect_zipfile
+
+    threads = getattr(inspect_zipfile, "_ZSTD_THREADS", None)
+    if not isinstance(threads, int):
+        yield
+        return
+    inspect_zipfile._ZSTD_THREADS = 0
+    try:
+        yield
+    finally:
+        inspect_zipfile._ZSTD_THREADS = threads
+
+
+@contextlib.contextmanager
+def _long_lived_objects_frozen() -> Iterator[None]:
+    """Keep the objects that exist before the run out of the garbage collector's full passes.
+
+    Inspect, pydantic and their schemas leave ~10^6 long-lived objects; each full collection
+    walked them all (150-270 ms every few seconds, stalling every request in flight). No
+    collection first: it would delay the first request by ~0.1 s to free a few dozen objects,
+    which the collector frees after the run instead.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
