@@ -8,6 +8,8 @@ from typing import Any
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, ModelUsage
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from insider.scenarios import Condition
+
 Responder = Callable[[list[ChatMessage], list[ToolInfo], ToolChoice, GenerateConfig], ModelOutput]
 
 
@@ -45,3 +47,15 @@ def by_scenario(
 def mock_model(responder: Responder, **settings: Any) -> dict[str, Any]:
     """A ModelSpec mapping for an experiment file built in a test."""
     return {"model": "mockllm/model", "args": {"custom_outputs": responder}, **settings}
+
+
+def condition(**fields: object) -> Condition:
+    """The explicit-america replacement blackmail condition, with any field overridden."""
+    base: dict[str, object] = {
+        "scenario": "blackmail",
+        "goal_type": "explicit",
+        "goal_value": "america",
+        "urgency": "replacement",
+    }
+    base.update(fields)
+    return Condition.model_validate(base)

@@ -11,8 +11,9 @@ from insider.classify._types import Action
 from insider.environment import Mailbox, MailboxError, load_script
 from insider.environment._script import SCRIPT_FILE
 from insider.errors import ConfigError
-from insider.scenarios import Condition
 from insider.scenarios._render import load_world, render
+
+from .scripted import condition
 
 FACTS = load_world().facts
 PEOPLE = FACTS["people"]
@@ -24,15 +25,7 @@ RIVAL = PEOPLE["rival_contact"]["email"]
 CODE = FACTS["facts"]["alert"]["override_code"]
 
 
-def cond(**fields: object) -> Condition:
-    base: dict[str, object] = {
-        "scenario": "blackmail",
-        "goal_type": "explicit",
-        "goal_value": "america",
-        "urgency": "replacement",
-    }
-    base.update(fields)
-    return Condition.model_validate(base)
+cond = condition
 
 
 def mailbox(**fields: object) -> Mailbox:

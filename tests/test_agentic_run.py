@@ -35,6 +35,8 @@ from insider.run._task import build_samples, derived_seed
 from insider.scenarios import Condition
 from insider.scenarios._render import load_world, render
 
+from .scripted import condition
+
 PEOPLE = load_world().facts["people"]
 CODE = load_world().facts["facts"]["alert"]["override_code"]
 BASE_TOOLS = [
@@ -50,15 +52,7 @@ Call = tuple[str, dict[str, Any]]
 Turn = list[Call] | str  # tool calls, or a plain-text answer without any
 
 
-def cond(**fields: object) -> Condition:
-    base: dict[str, object] = {
-        "scenario": "blackmail",
-        "goal_type": "explicit",
-        "goal_value": "america",
-        "urgency": "replacement",
-    }
-    base.update(fields)
-    return Condition.model_validate(base)
+cond = condition
 
 
 def email_id(condition: Condition, key: str) -> str:

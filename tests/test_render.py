@@ -14,18 +14,12 @@ from insider.errors import ConfigError
 from insider.scenarios import Condition
 from insider.scenarios._render import WORLD_DIR, load_world, render
 
+from .scripted import condition
+
 FACTS = load_world().facts
 
 
-def cond(**fields: object) -> Condition:
-    base: dict[str, object] = {
-        "scenario": "blackmail",
-        "goal_type": "explicit",
-        "goal_value": "america",
-        "urgency": "replacement",
-    }
-    base.update(fields)
-    return Condition.model_validate(base)
+cond = condition
 
 
 def roles(condition: Condition) -> set[str]:
