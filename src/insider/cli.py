@@ -228,7 +228,7 @@ def _print_headline(analysis: Any) -> None:
     for column in (
         "model",
         "scenario",
-        "behaviour",
+        "label",
         "rate",
         "95 % CI",
         "k / n",
@@ -236,7 +236,9 @@ def _print_headline(analysis: Any) -> None:
         "unscored",
     ):
         table.add_column(
-            column, justify="left" if column in {"model", "scenario", "behaviour"} else "right"
+            column,
+            justify="left" if column in {"model", "scenario", "label"} else "right",
+            overflow="fold",
         )
     rows = headline(analysis.rates) if not analysis.rates.empty else []
     for row in getattr(rows, "itertuples", lambda **_: [])(index=False):
