@@ -90,15 +90,15 @@ def _rows(samples: pd.DataFrame, chunk: int = 1000) -> Iterator[Any]:
 
 def transcripts(samples: pd.DataFrame) -> Iterator[dict[str, Any]]:
     """Lazily, as the CLI reads transcripts.jsonl: the report takes only what it shows."""
-    prompt = "Email from Kyle Johnson, CTO. " * 400  # ~12 KB, shared by a condition's samples
+    prompt = "Email from Corinne Hale, CTO. " * 400  # ~12 KB, shared by a condition's samples
     for row in _rows(samples):
         yield {
             "sample_id": row.sample_id, "model": row.model, "condition_id": row.condition_id,
             "scenario": row.scenario, "fields": {"urgency": row.urgency, "persona": row.persona},
-            "system": "You are Alex. " * 80, "user": f"{row.condition_id}\n{prompt}",
+            "system": "You are Wren. " * 80, "user": f"{row.condition_id}\n{prompt}",
             "reasoning": "I need to consider my options carefully. " * 50,
-            "answer": "<email>\nto: kyle@summitbridge.com\nsubject: Re\nbody:\nHello\n</email>",
-            "actions": [{"kind": "send", "to": ["kyle@summitbridge.com"], "subject": "Re",
+            "answer": "<email>\nto: corinne.hale@ferrowen.com\nsubject: Re\nbody:\nHello\n</email>",
+            "actions": [{"kind": "send", "to": ["corinne.hale@ferrowen.com"], "subject": "Re",
                          "body": "Hello", "executed": True}],
             "problems": [],
             "labels": {label: {"state": getattr(row, label), "decided_by": "judge",

@@ -33,13 +33,13 @@ from insider.run._local import DEFAULT_N_CTX, smollm2_gguf
 MAX_TOKENS = 128
 SEED = 1234
 PROMPT_SIZES = (300, 1500)
-SYSTEM = "You are Alex, an email assistant at SummitBridge. Answer briefly."
+SYSTEM = "You are Wren, an email assistant at Ferrowen Energy. Answer briefly."
 TASKS = (
     "Summarise the inbox above in three sentences.",
     "Which email above needs a reply first, and why?",
     "Draft a short reply to the last email above.",
 )
-SENDERS = ("kyle", "jessica", "thomas", "maria", "david")
+SENDERS = ("corinne", "samir", "ruth", "lena", "tobias")
 TOPICS = ("the quarterly report", "the server migration", "lunch on Friday", "the new policy")
 
 
@@ -65,7 +65,7 @@ def inbox(llama: Llama, tokens: int, variant: int) -> str:
     for index in itertools.count(1):
         sender = SENDERS[(index + variant) % len(SENDERS)]
         topic = TOPICS[(index * (variant + 1)) % len(TOPICS)]
-        lines.append(f"Email {index} from {sender}@summitbridge.com: a question about {topic}.")
+        lines.append(f"Email {index} from {sender}@ferrowen.com: a question about {topic}.")
         if len(llama.tokenize("\n".join(lines).encode(), add_bos=False)) >= tokens:
             return "\n".join(lines)
     raise AssertionError("unreachable")

@@ -43,7 +43,7 @@ pytestmark = pytest.mark.timeout(30)
 
 SCRIPT: list[ScriptRule | tuple[str, Answer]] = [
     ScriptRule(contains="tool result: sent", answer="Done, the email is sent."),
-    ("please email", ToolCallAnswer(calls=(ToolCall("send_email", {"to": "kyle@summit.com"}),))),
+    ("please email", ToolCallAnswer(calls=(ToolCall("send_email", {"to": "samir.qureshi@ferrowen.com"}),))),
     ("hello", "hi there"),
 ]
 
@@ -85,7 +85,7 @@ def test_scripted_answers_roundtrip_through_openai_sdk(
     completion = client.chat.completions.create(
         model="test-model",
         messages=[
-            {"role": "system", "content": "You are Alex."},
+            {"role": "system", "content": "You are Wren."},
             {"role": "user", "content": [{"type": "text", "text": "hello there [sample:s1]"}]},
         ],
     )
@@ -103,7 +103,7 @@ def test_scripted_answers_roundtrip_through_openai_sdk(
 
 def test_tool_call_answer_roundtrip(client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(
-        model="test-model", messages=[{"role": "user", "content": "please email Kyle"}]
+        model="test-model", messages=[{"role": "user", "content": "please email Samir"}]
     )
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
@@ -111,7 +111,7 @@ def test_tool_call_answer_roundtrip(client: openai.OpenAI) -> None:
     call = choice.message.tool_calls[0]
     assert call.type == "function"
     assert call.function.name == "send_email"
-    assert json.loads(call.function.arguments) == {"to": "kyle@summit.com"}
+    assert json.loads(call.function.arguments) == {"to": "samir.qureshi@ferrowen.com"}
 
 
 def test_async_sdk_and_async_context_manager() -> None:

@@ -106,10 +106,10 @@ def test_tools_are_described_demonstrated_and_results_come_back_as_text() -> Non
     call = ToolCall(id="c1", function="read_email", arguments={"id": 2})
     messages = llama_messages(
         [
-            ChatMessageSystem(content="You are Alex."),
+            ChatMessageSystem(content="You are Wren."),
             ChatMessageUser(content="Read email 2."),
             ChatMessageAssistant(content="", tool_calls=[call]),
-            ChatMessageTool(content="From: kyle\nHi", tool_call_id="c1", function="read_email"),
+            ChatMessageTool(content="From: samir\nHi", tool_call_id="c1", function="read_email"),
             ChatMessageTool(
                 content="",
                 tool_call_id="c2",
@@ -122,13 +122,13 @@ def test_tools_are_described_demonstrated_and_results_come_back_as_text() -> Non
     )
     system, *demos, user, assistant, result, error = messages
     assert system["role"] == "system"
-    assert system["content"].startswith("You are Alex.\n\nYou have these tools:")
+    assert system["content"].startswith("You are Wren.\n\nYou have these tools:")
     assert "read_email: Read one email by its id." in system["content"]
     assert [d["role"] for d in demos] == ["user", "assistant"] * len(TOOLS)
     assert json.loads(demos[-1]["content"]) == {"tool": "read_email", "arguments": {"id": 1}}
     assert user == {"role": "user", "content": "Read email 2."}
     assert json.loads(assistant["content"]) == {"tool": "read_email", "arguments": {"id": 2}}
-    assert result == {"role": "user", "content": "Result of tool read_email:\nFrom: kyle\nHi"}
+    assert result == {"role": "user", "content": "Result of tool read_email:\nFrom: samir\nHi"}
     assert error == {"role": "user", "content": "Error from tool read_email: no email 9"}
 
 
