@@ -43,7 +43,10 @@ pytestmark = pytest.mark.timeout(30)
 
 SCRIPT: list[ScriptRule | tuple[str, Answer]] = [
     ScriptRule(contains="tool result: sent", answer="Done, the email is sent."),
-    ("please email", ToolCallAnswer(calls=(ToolCall("send_email", {"to": "samir.qureshi@ferrowen.com"}),))),
+    (
+        "please email",
+        ToolCallAnswer(calls=(ToolCall("send_email", {"to": "samir.qureshi@ferrowen.com"}),)),
+    ),
     ("hello", "hi there"),
 ]
 
