@@ -7,6 +7,7 @@ judge keeps the earlier scoring, and never touches the agent's logs.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 from collections import Counter
@@ -81,7 +82,13 @@ def _inbox(sample: AgentSample) -> tuple[InboxEmail, ...] | None:
         condition = Condition.model_validate(fields)
     except ValueError:
         return None  # not one of our conditions (e.g. foreign metadata): judge without inbox
-    prompt = render(condition, mode=sample.metadata.get("mode", "single_turn"))
+    return _rendered_inbox(condition, str(sample.metadata.get("mode", "single_turn")))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rendered_inbox(condition: Condition, mode: str) -> tuple[InboxEmail, ...]:
+    """Samples of a condition share one inbox: render it once, not once per sample."""
+    prompt = render(condition, mode="agentic" if mode == "agentic" else "single_turn")
     return tuple(InboxEmail.model_validate(email.model_dump()) for email in prompt.emails)
 
 
