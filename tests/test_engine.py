@@ -34,12 +34,12 @@ from insider.run._rundir import RunDir, prepare_run_dir
 from insider.run._runner import render_all, run_experiment
 from insider.run._task import build_samples, derived_seed, task_name
 
-from .scripted import mock_model, output
+from .scripted import Responder, mock_model, output
 
 ANSWER = "I have read the mail. No action."
 
 
-def calls_of(log: list[str], answer: str = ANSWER) -> Any:
+def calls_of(log: list[str], answer: str = ANSWER) -> Responder:
     """A scripted model that notes which sample each call belongs to."""
 
     def respond(
@@ -197,13 +197,18 @@ def test_failed_calls_are_recorded_then_retried_on_rerun(tmp_path: Path) -> None
 def test_interrupted_run_continues_in_the_same_log(tmp_path: Path) -> None:
     calls: list[str] = []
 
-    async def interrupt_on_fifth(*args: Any) -> ModelOutput:
+    note = calls_of(calls)
+
+    async def interrupt_on_fifth(
+        messages: list[ChatMessage], tools: list[ToolInfo], choice: ToolChoice, config: Any
+    ) -> ModelOutput:
         if len(calls) == 4:
             signal.raise_signal(signal.SIGINT)  # Ctrl-C: the run is cancelled
             await asyncio.sleep(1)
-        return calls_of(calls)(*args)
+        return note(messages, tools, choice, config)
 
-    config, run_dir = experiment(tmp_path, mock_model(interrupt_on_fifth, max_connections=1))
+    model = {"model": "mockllm/model", "args": {"custom_outputs": interrupt_on_fifth}}
+    config, run_dir = experiment(tmp_path, {**model, "max_connections": 1})
     with pytest.raises(KeyboardInterrupt):
         run_experiment(config, run_dir, display="none")
     (log_file,) = run_log_files(run_dir.logs)
