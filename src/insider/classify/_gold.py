@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from insider.classify._classify import SampleInput, classify_samples
 from insider.classify._judge import judge_panel
-from insider.classify._transcripts import load_profile
+from insider.classify._transcripts import jsonl_objects, load_profile
 from insider.classify._types import LABELS, LabelState, SampleVerdict, WorldProfile
 from insider.errors import ConfigError
 
@@ -76,19 +75,12 @@ class GoldTranscript(BaseModel):
 
 def load_gold(path: Path | str) -> list[GoldTranscript]:
     """The gold set from JSONL, with errors naming the line."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the gold set: {error.strerror}") from error
     gold = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for _, where, data in jsonl_objects(Path(path), "the gold set"):
         try:
-            gold.append(GoldTranscript.model_validate(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as error:
-            raise ConfigError(f"{path}:{number}: invalid gold transcript: {error}") from error
+            gold.append(GoldTranscript.model_validate(data))
+        except ValidationError as error:
+            raise ConfigError(f"{where}: invalid gold transcript: {error}") from error
     return gold
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,14 +59,12 @@ def _validation_message(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def read_transcripts_jsonl(path: Path | str) -> list[Transcript]:
-    """Transcripts from a JSONL file; an object without `id` gets `<file stem>-<line>`."""
-    path = Path(path)
+def jsonl_objects(path: Path, what: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(line number, "file:line", object) for each non-blank line; bad lines are ConfigErrors."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read transcripts: {error.strerror}") from error
-    transcripts = []
+        raise ConfigError(f"{path}: cannot read {what}: {error.strerror}") from error
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -76,6 +75,14 @@ def read_transcripts_jsonl(path: Path | str) -> list[Transcript]:
             raise ConfigError(f"{where}: not valid JSON: {error.msg}") from error
         if not isinstance(data, dict):
             raise ConfigError(f"{where}: each line must be a JSON object")
+        yield number, where, data
+
+
+def read_transcripts_jsonl(path: Path | str) -> list[Transcript]:
+    """Transcripts from a JSONL file; an object without `id` gets `<file stem>-<line>`."""
+    path = Path(path)
+    transcripts = []
+    for number, where, data in jsonl_objects(path, "transcripts"):
         data.setdefault("id", f"{path.stem}-{number}")
         data["source"] = where
         try:
