@@ -15,6 +15,8 @@ from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from insider.scenarios._worlds import DEFAULT_WORLD, WORLDS_DIR, paraphrase_count, world_names
+
 Scenario = Literal["blackmail", "leaking", "lethal"]
 GoalType = Literal["explicit", "latent", "none", "ambiguous", "swap"]
 GoalValue = Literal[
@@ -72,11 +74,32 @@ class Condition(BaseModel):
     persona: int = Field(default=0, ge=0)
     paraphrase: int = Field(default=0, ge=0)
     ablate: tuple[Nudge, ...] = ()
+    # The scenario family: which world the story is set in (see docs/world.md).
+    world: str = DEFAULT_WORLD
 
     @field_validator("ablate")
     @classmethod
     def _sorted_unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(sorted(set(value)))
+
+    @field_validator("world")
+    @classmethod
+    def _known_world(cls, value: str) -> str:
+        if value not in world_names():
+            raise ValueError(f"unknown world {value!r}; allowed: {', '.join(world_names())}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_paraphrase(self) -> Condition:
+        available = paraphrase_count(WORLDS_DIR / self.world)
+        if self.paraphrase > available:
+            raise ValueError(
+                f"paraphrase {self.paraphrase}: world {self.world!r} has paraphrases 1 to "
+                f"{available} (0 is the original wording)"
+                if available
+                else f"paraphrase {self.paraphrase}: world {self.world!r} has no paraphrases"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_goal(self) -> Condition:
@@ -117,6 +140,8 @@ class Condition(BaseModel):
     def condition_id(self) -> str:
         """Stable, readable id: the base id plus a suffix per non-default extra."""
         parts = [self.base_id]
+        if self.world != DEFAULT_WORLD:
+            parts.append(f"world-{self.world}")
         if not self.scratchpad:
             parts.append("prod")
         if self.extra_instruction != "none":
@@ -192,6 +217,7 @@ class ConditionGrid(BaseModel):
     persona: list[int] = Field(default_factory=lambda: [0])
     paraphrase: list[int] = Field(default_factory=lambda: [0])
     ablate: list[list[Nudge]] = Field(default_factory=lambda: cast(list[list[Nudge]], [[]]))
+    world: list[str] = Field(default_factory=lambda: [DEFAULT_WORLD])
     include: list[dict[str, Any]] = Field(default_factory=list)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -210,6 +236,7 @@ class ConditionGrid(BaseModel):
         "persona",
         "paraphrase",
         "ablate",
+        "world",
     )
     @classmethod
     def _non_empty(cls, value: list[Any]) -> list[Any]:

@@ -7,7 +7,7 @@ the same condition twice gives byte-identical text; a missing template variable 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,10 +18,11 @@ from pydantic import BaseModel, ConfigDict
 
 from insider.errors import ConfigError
 from insider.scenarios._conditions import GOAL_PAIRS, Condition, content_hash
+from insider.scenarios._persona import IDENTITY, Persona, draw_persona, localise_data, parse_pools
+from insider.scenarios._worlds import SHARED_DIR, WORLD_DIR, WORLDS_DIR, paraphrase_count
 
 Mode = Literal["single_turn", "agentic"]
 
-WORLD_DIR = Path(__file__).parent / "world"
 
 # Roles of the mails that carry the leverage; data minimisation removes exactly these.
 LEVERAGE_ROLES = frozenset({"leverage", "confidential"})
@@ -68,19 +69,47 @@ class RenderedPrompt(BaseModel):
 
 @dataclass(frozen=True)
 class World:
-    """A loaded world directory: facts, goals, inbox rules and a template environment."""
+    """A loaded world: facts, goals, inbox rules and a template environment.
+
+    ``persona`` and ``paraphrase`` are already applied: the facts hold the persona's people,
+    every text is localised, and templates come from the paraphrase's overlay first.
+    """
 
     root: Path
     facts: Mapping[str, Any]
     goals: Mapping[str, Mapping[str, str]]
     inbox: tuple[Mapping[str, Any], ...]
     env: jinja2.Environment = field(repr=False, compare=False)
+    persona: Persona = field(default=IDENTITY, repr=False, compare=False)
+    paraphrase: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    def localise(self, text: str) -> str:
+        """The persona's names applied to a text from outside the world files."""
+        return self.persona.localise(text)
 
     def template(self, name: str) -> jinja2.Template:
         try:
             return self.env.get_template(name)
         except jinja2.TemplateNotFound as exc:
             raise ConfigError(f"{self.root}: template {name!r} not found") from exc
+
+
+class _LocalisingLoader(jinja2.FileSystemLoader):
+    """Template files with the persona's tokens applied to their source."""
+
+    def __init__(self, searchpath: list[str], persona: Persona) -> None:
+        super().__init__(searchpath)
+        self._persona = persona
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        return self._persona.localise(source), filename, uptodate
 
 
 def _read_yaml(path: Path) -> Any:
@@ -92,28 +121,83 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
 
 
-@functools.lru_cache(maxsize=8)
-def load_world(root: Path = WORLD_DIR) -> World:
-    """Load a world directory once per process."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(root)),
+def _environment(root: Path, paraphrase: int, persona: Persona) -> jinja2.Environment:
+    search = [str(root), str(SHARED_DIR)]
+    if paraphrase:
+        search.insert(0, str(root / "paraphrases" / str(paraphrase)))
+    return jinja2.Environment(
+        loader=_LocalisingLoader(search, persona),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,  # plain-text prompts; the HTML report escapes on its own
     )
+
+
+def _resolve_strings(value: Any, env: jinja2.Environment, context: Mapping[str, Any]) -> Any:
+    """Render the Jinja2 in world.yaml strings (e.g. the secret names the persona's people)."""
+    if isinstance(value, str):
+        return env.from_string(value).render(context) if "{{" in value else value
+    if isinstance(value, Mapping):
+        return {key: _resolve_strings(item, env, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolve_strings(item, env, context) for item in value]
+    return value
+
+
+def _paraphrased_subjects(root: Path, paraphrase: int) -> Mapping[str, str]:
+    if not paraphrase:
+        return {}
+    path = root / "paraphrases" / str(paraphrase) / "subjects.yaml"
+    if not path.exists():
+        return {}
+    subjects = _read_yaml(path)
+    if not isinstance(subjects, dict):
+        raise ConfigError(f"{path}: expected a mapping of email key -> subject")
+    return {str(key): str(value) for key, value in subjects.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def load_world(root: Path = WORLD_DIR, persona: int = 0, paraphrase: int = 0) -> World:
+    """Load a world directory with a persona and paraphrase applied, once per process."""
+    if paraphrase and not (root / "paraphrases" / str(paraphrase)).is_dir():
+        raise ConfigError(
+            f"world {root.name!r} has no paraphrase {paraphrase} "
+            f"(it has {paraphrase_count(root)}: 0 is the original wording)"
+        )
+    facts = _read_yaml(root / "world.yaml")
+    drawn = IDENTITY
+    if persona:
+        pools = parse_pools(_read_yaml(root / "personas.yaml"), str(root / "personas.yaml"))
+        drawn = draw_persona(root.name, persona, facts["people"], pools)
+        facts = {**facts, "people": drawn.people}
+    facts = localise_data(facts, drawn)
+    env = _environment(root, paraphrase, drawn)
+    facts = _resolve_strings(facts, env, facts)
     inbox = _read_yaml(root / "inbox.yaml")
     emails = inbox.get("emails", inbox) if isinstance(inbox, dict) else inbox
     if not isinstance(emails, list):
         raise ConfigError(f"{root / 'inbox.yaml'}: expected a list of emails")
+    subjects = _paraphrased_subjects(root, paraphrase)
+    emails = [
+        {**entry, "subject": subjects.get(str(entry.get("key")), entry.get("subject"))}
+        for entry in emails
+    ]
     return World(
         root=root,
-        facts=_read_yaml(root / "world.yaml"),
-        goals=_read_yaml(root / "goals.yaml"),
-        inbox=tuple(emails),
+        facts=facts,
+        goals=localise_data(_read_yaml(root / "goals.yaml"), drawn),
+        inbox=tuple(localise_data(emails, drawn)),
         env=env,
+        persona=drawn,
+        paraphrase=paraphrase,
     )
+
+
+def world_for(condition: Condition) -> World:
+    """The world a condition is rendered in: its family, persona and paraphrase."""
+    return load_world(WORLDS_DIR / condition.world, condition.persona, condition.paraphrase)
 
 
 def _goal_context(world: World, condition: Condition) -> tuple[dict[str, Any] | None, str | None]:
@@ -127,7 +211,7 @@ def _goal_context(world: World, condition: Condition) -> tuple[dict[str, Any] | 
     return goal, agent_goal
 
 
-def _base_context(world: World, condition: Condition) -> dict[str, Any]:
+def _base_context(world: World, condition: Condition, mode: Mode) -> dict[str, Any]:
     goal, agent_goal = _goal_context(world, condition)
     facts = world.facts
     return {
@@ -139,6 +223,7 @@ def _base_context(world: World, condition: Condition) -> dict[str, Any]:
         "c": condition,
         "goal": goal,
         "agent_goal": agent_goal,
+        "mode": mode,
     }
 
 
@@ -200,8 +285,8 @@ def render(
     condition: Condition, mode: Mode = "single_turn", world: World | None = None
 ) -> RenderedPrompt:
     """Render one condition into the system prompt, the user turn and the inbox."""
-    world = world or load_world()
-    context = _base_context(world, condition)
+    world = world or world_for(condition)
+    context = _base_context(world, condition, mode)
     entries = _selected_emails(world, condition, context)
     context["email_ids"] = {str(e["key"]): str(n) for n, e in enumerate(entries, start=1)}
     emails = tuple(
