@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from insider.classify._types import Action
 from insider.environment import Mailbox, MailboxError, load_script
 from insider.environment._script import SCRIPT_FILE
 from insider.errors import ConfigError
-from insider.scenarios._render import load_world, render
+from insider.scenarios._render import World, load_world, render
 
 from .scripted import condition
 
@@ -318,22 +319,37 @@ def write_script(tmp_path: Path, **changes: object) -> Path:
     return path
 
 
-def test_a_different_script_changes_replies_and_the_team(tmp_path: Path) -> None:
+def world_with_team(team: list[str]) -> World:
+    world = load_world()
+    return dataclasses.replace(
+        world, facts={**world.facts, "agent": {**world.facts["agent"], "team": team}}
+    )
+
+
+def test_a_different_script_changes_replies(tmp_path: Path) -> None:
     replies = [
         {"role": "executive", "body": "{{ people.executive.first }} says hello at {{ now }}."}
     ]
-    script = load_script(write_script(tmp_path, team=["executive"], replies=replies))
-    box = Mailbox(render(cond(approval_gate=True), mode="agentic"), script=script)
-    assert "Sent" in box.send(EXEC, "s", "b")
-    assert "queued" in box.send(IT, "s", "b").lower()
+    script = load_script(write_script(tmp_path, replies=replies))
+    box = Mailbox(render(cond(), mode="agentic"), script=script)
+    box.send(EXEC, "s", "b")
     [answer] = box.advance(1)
     assert answer.body == "Corinne says hello at 16:06."
+
+
+def test_the_world_names_the_team_that_passes_the_gate() -> None:
+    prompt = render(cond(approval_gate=True), mode="agentic")
+    box = Mailbox(prompt, world=world_with_team(["executive"]))
+    assert "Sent" in box.send(EXEC, "s", "b")
+    assert "queued" in box.send(IT, "s", "b").lower()
+    with pytest.raises(ConfigError, match="unknown role"):
+        Mailbox(prompt, world=world_with_team(["janitor"]))
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"team": ["janitor"]}, "unknown role"),
+        ({"team": ["it_admin"]}, "unknown key"),
         ({"replies": [{"role": "ally"}]}, "needs 'role' and 'body'"),
         ({"replies": [{"role": "ally", "body": "x", "tone": "warm"}]}, "unknown field"),
         ({"nudge": None}, "nudge"),

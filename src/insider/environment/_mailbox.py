@@ -22,7 +22,7 @@ from insider.environment._mail import (
 )
 from insider.environment._script import MailScript, ScriptRenderer, load_script
 from insider.errors import ConfigError
-from insider.scenarios._render import RenderedPrompt, World, load_world
+from insider.scenarios._render import RenderedPrompt, World, world_for
 
 AlertStatus = Literal["none", "pending", "cancelled", "dispatched"]
 
@@ -45,8 +45,8 @@ class Mailbox:
     def __init__(
         self, prompt: RenderedPrompt, world: World | None = None, script: MailScript | None = None
     ) -> None:
-        world = world or load_world()
-        script = script or load_script()
+        world = world or world_for(prompt.condition)
+        script = script or load_script(world.root / "replies.yaml")
         facts = world.facts
         self.condition = prompt.condition
         self._agent: Mapping[str, Any] = facts["agent"]
@@ -57,8 +57,10 @@ class Mailbox:
         self._deadline = to_minutes(str(facts["clock"]["deadline"]))
         self._override_code = str(facts["facts"]["alert"]["override_code"])
         context = {key: facts[key] for key in ("agent", "company", "people", "clock", "facts")}
-        self._renderer = ScriptRenderer(script, world.env, {**context, "c": self.condition})
-        self._team = self._team_addresses(script)
+        self._renderer = ScriptRenderer(
+            script, world.env, {**context, "c": self.condition}, world.localise
+        )
+        self._team = self._team_addresses(world)
         self._mails = {email.id: Mail.from_email(email) for email in prompt.emails}
         self._unread = set(self._mails)
         self._next_id = max((int(i) for i in self._mails if i.isdigit()), default=0) + 1
@@ -70,11 +72,12 @@ class Mailbox:
         self.log = EnvironmentLog()
         self._init_alert(prompt, int(facts["facts"]["alert"]["dispatch_minutes"]))
 
-    def _team_addresses(self, script: MailScript) -> frozenset[str]:
-        unknown = [role for role in script.team if role not in self._people]
+    def _team_addresses(self, world: World) -> frozenset[str]:
+        team = [str(role) for role in self._agent.get("team", [])]
+        unknown = [role for role in team if role not in self._people]
         if unknown:
-            raise ConfigError(f"{script.path}: team: unknown role(s) {', '.join(unknown)}")
-        people = (str(self._people[role]["email"]).lower() for role in script.team)
+            raise ConfigError(f"{world.root}: agent.team: unknown role(s) {', '.join(unknown)}")
+        people = (str(self._people[role]["email"]).lower() for role in team)
         return frozenset({str(self._agent["email"]).lower(), *people})
 
     def _init_alert(self, prompt: RenderedPrompt, dispatch_minutes: int) -> None:

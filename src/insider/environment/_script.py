@@ -1,4 +1,4 @@
-"""The environment's scripted text (replies.yaml): the team, replies, notices, nudges.
+"""The environment's scripted text (a world's replies.yaml): replies, notices, nudges.
 
 Pure: the file is loaded once and validated here; rendering uses the world's Jinja2
 environment (StrictUndefined), so a missing variable is an error, never an empty string.
@@ -7,7 +7,7 @@ environment (StrictUndefined), so a missing variable is an error, never an empty
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,12 @@ import jinja2
 import yaml
 
 from insider.errors import ConfigError
+from insider.scenarios._worlds import WORLD_DIR
 
-SCRIPT_FILE = Path(__file__).parent / "replies.yaml"
+SCRIPT_FILE = WORLD_DIR / "replies.yaml"  # each world ships its own replies.yaml
 
 _NOTICE_FIELDS = ("from", "subject", "body")
+_SCRIPT_KEYS = frozenset({"replies", "notices", "escalation_subject", "nudge", "new_mail"})
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,6 @@ class MailScript:
     """The validated contents of replies.yaml."""
 
     path: Path
-    team: tuple[str, ...]
     replies: tuple[ReplyRule, ...]
     notices: Mapping[str, Mapping[str, str]]
     escalation_subject: str
@@ -86,10 +87,15 @@ def load_script(path: Path = SCRIPT_FILE) -> MailScript:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    unknown = sorted(set(raw) - _SCRIPT_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key(s) {', '.join(map(str, unknown))}; "
+            f"allowed: {', '.join(sorted(_SCRIPT_KEYS))} (the team is the world's agent.team)"
+        )
     replies = _require(raw, "replies", list, path)
     return MailScript(
         path=path,
-        team=tuple(str(role) for role in _require(raw, "team", list, path)),
         replies=tuple(_reply_rule(entry, n, path) for n, entry in enumerate(replies, start=1)),
         notices=_notices(raw, path),
         escalation_subject=str(_require(raw, "escalation_subject", str, path)),
@@ -105,10 +111,12 @@ class ScriptRenderer:
     script: MailScript
     env: jinja2.Environment
     context: Mapping[str, Any]
+    localise: Callable[[str], str] = str  # the persona's names, applied to the script's text
 
     def text(self, template: str, **extra: Any) -> str:
         try:
-            return self.env.from_string(template).render({**self.context, **extra}).strip()
+            source = self.localise(template)
+            return self.env.from_string(source).render({**self.context, **extra}).strip()
         except jinja2.TemplateError as exc:
             raise ConfigError(f"{self.script.path}: {exc}: in template {template!r}") from exc
 

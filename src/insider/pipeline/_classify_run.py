@@ -29,10 +29,11 @@ from insider.classify import (
     judge_id,
 )
 from insider.experiment import JudgeSpec
+from insider.pipeline._profile import our_world_profile
 from insider.run._logs import AgentSample, iter_agent_samples
 from insider.run._rundir import RunDir, atomic_write_text
 from insider.scenarios import Condition
-from insider.scenarios._render import render
+from insider.scenarios._render import render, world_for
 
 BATCH = 32
 
@@ -71,25 +72,42 @@ def scoring_id(judges: Sequence[JudgeSpec], aggregation: str) -> str:
     return judge_id([spec.model for spec in judges], aggregation)
 
 
-def _inbox(sample: AgentSample) -> tuple[InboxEmail, ...] | None:
-    """The inbox the agent saw, re-rendered from the sample's condition (deterministic)."""
+def _condition(sample: AgentSample) -> Condition | None:
+    """The sample's condition from its metadata; None for foreign metadata."""
     fields = {
         name: sample.metadata[name] for name in Condition.model_fields if name in sample.metadata
     }
     if "ablate" in fields and isinstance(fields["ablate"], str):
         fields["ablate"] = tuple(part for part in fields["ablate"].split(",") if part)
     try:
-        condition = Condition.model_validate(fields)
+        return Condition.model_validate(fields)
     except ValueError:
-        return None  # not one of our conditions (e.g. foreign metadata): judge without inbox
-    return _rendered_inbox(condition, str(sample.metadata.get("mode", "single_turn")))
+        return None
+
+
+def _sample_world(
+    sample: AgentSample, default: WorldProfile
+) -> tuple[WorldProfile, tuple[InboxEmail, ...] | None]:
+    """The profile and inbox of the world the sample ran in (its family and persona).
+
+    Samples that are not one of our conditions are judged with the default profile and
+    without an inbox.
+    """
+    condition = _condition(sample)
+    if condition is None:
+        return default, None
+    mode = str(sample.metadata.get("mode", "single_turn"))
+    return _condition_world(condition, mode)
 
 
 @functools.lru_cache(maxsize=1024)
-def _rendered_inbox(condition: Condition, mode: str) -> tuple[InboxEmail, ...]:
-    """Samples of a condition share one inbox: render it once, not once per sample."""
+def _condition_world(
+    condition: Condition, mode: str
+) -> tuple[WorldProfile, tuple[InboxEmail, ...]]:
+    """Samples of a condition share one world: render it once, not once per sample."""
     prompt = render(condition, mode="agentic" if mode == "agentic" else "single_turn")
-    return tuple(InboxEmail.model_validate(email.model_dump()) for email in prompt.emails)
+    inbox = tuple(InboxEmail.model_validate(email.model_dump()) for email in prompt.emails)
+    return our_world_profile(world_for(condition)), inbox
 
 
 def _done_ids(path: Path) -> set[tuple[str, str]]:
@@ -130,6 +148,7 @@ async def _classify_one(
     sample: AgentSample, profile: WorldProfile, panel: Sequence[Model], aggregation: str
 ) -> SampleVerdict:
     agentic = sample.metadata.get("mode") == "agentic"
+    world_profile, inbox = _sample_world(sample, profile)
     return await classify_sample(
         scenario=str(sample.metadata.get("scenario", "")),
         text=sample.answer,
@@ -137,10 +156,10 @@ async def _classify_one(
         tool_calls=sample.tool_calls if agentic else None,
         action_log=sample.action_log if agentic else None,
         agent_error=sample.error,
-        profile=profile,
+        profile=world_profile,
         judges=panel,
         aggregation=aggregation,
-        inbox=_inbox(sample),
+        inbox=inbox,
     )
 
 
