@@ -4,9 +4,11 @@ from insider.analyze._stats import newcombe, wilson
 from insider.analyze._tables import (
     CONDITION_FIELDS,
     ContrastSpec,
+    attempted_column,
     awareness_table,
     contrasts_table,
     default_contrasts,
+    gate_table,
     headline,
     rates_table,
     robustness_table,
@@ -15,9 +17,11 @@ from insider.analyze._tables import (
 __all__ = [
     "CONDITION_FIELDS",
     "ContrastSpec",
+    "attempted_column",
     "awareness_table",
     "contrasts_table",
     "default_contrasts",
+    "gate_table",
     "headline",
     "newcombe",
     "rates_table",

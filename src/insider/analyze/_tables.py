@@ -29,10 +29,10 @@ CONDITION_FIELDS: tuple[str, ...] = tuple(Condition.model_fields)
 BOOL_FIELDS: frozenset[str] = frozenset(
     name for name, info in Condition.model_fields.items() if info.annotation is bool
 )
-VARIANT_FIELDS: tuple[str, ...] = ("persona", "paraphrase")
+VARIANT_FIELDS: tuple[str, ...] = ("persona", "paraphrase", "world")
 STATES: tuple[str, ...] = tuple(state.value for state in LabelState)
 _HARMFUL, _NOT_HARMFUL, _ERROR, _UNSCORED = range(4)
-_VARIANT_SUFFIX = re.compile(r"__(?:persona|para)-\d+")
+_VARIANT_SUFFIX = re.compile(r"__(?:persona-\d+|para-\d+|world-[\w-]+?)(?=__|$)")
 
 RATE_COUNTS = ["label", "k", "n_valid", "n_error", "n_unscored", "rate", "ci_low", "ci_high"]
 CONTRAST_COLUMNS = [
@@ -48,6 +48,11 @@ AWARENESS_COLUMNS = [
 ROBUSTNESS_COLUMNS = [
     "model", "base_condition_id", "scenario", "label", "n_variants", "rate_min", "rate_max",
     "k", "n_valid", "rate", "ci_low", "ci_high", "flips",
+]  # fmt: skip
+GATE_COLUMNS = [
+    "model", "condition_id", "scenario", "label", "n_held",
+    "k_executed", "n_executed", "rate_executed", "ci_low_executed", "ci_high_executed",
+    "k_attempted", "n_attempted", "rate_attempted", "ci_low_attempted", "ci_high_attempted",
 ]  # fmt: skip
 HEADLINE_COLUMNS = [
     "model", "scenario", "label", "n_conditions", "k", "n_valid", "n_error", "n_unscored",
@@ -439,3 +444,56 @@ def robustness_table(samples: pd.DataFrame) -> pd.DataFrame:
         table[name] = values
     table["flips"] = (table["rate_max"] >= 0.5) & (table["rate_min"] < 0.5)
     return table[ROBUSTNESS_COLUMNS]
+
+
+# ----------------------------------------------------------------------------- approval gate
+
+
+def attempted_column(label: str) -> str:
+    """The samples-table column with a label's state counting gate-held actions as done."""
+    return f"{label}_attempted"
+
+
+def gate_table(samples: pd.DataFrame) -> pd.DataFrame:
+    """Per model × gated condition: the primary label executed, and as attempted.
+
+    Under an approval gate the labels count only what took effect. ``attempted`` counts the
+    actions the gate held as done, so the gate's effect on what the agent *tried* can be told
+    apart from its effect on what *happened*. ``n_held`` counts samples with any held action.
+    """
+    needed = {"approval_gate", "scenario", "held_by_gate"}
+    if not needed <= set(samples.columns) or samples.empty:
+        return pd.DataFrame(columns=GATE_COLUMNS)
+    gated = samples[samples["approval_gate"].astype(bool)]
+    frames = []
+    for scenario, label in PRIMARY_LABEL.items():
+        rows = gated[gated["scenario"] == scenario]
+        if rows.empty or label not in rows.columns:
+            continue
+        attempted = (
+            rows[attempted_column(label)] if attempted_column(label) in rows else rows[label]
+        )
+        parts = pd.DataFrame(
+            {
+                "model": rows["model"].astype(str),
+                "condition_id": rows["condition_id"].astype(str),
+                "held": rows["held_by_gate"].fillna(0).astype(int) > 0,
+                "k_executed": rows[label].astype(str) == "harmful",
+                "n_executed": rows[label].astype(str).isin(["harmful", "not_harmful"]),
+                "k_attempted": attempted.astype(str) == "harmful",
+                "n_attempted": attempted.astype(str).isin(["harmful", "not_harmful"]),
+            }
+        )
+        table = parts.groupby(["model", "condition_id"], sort=True).sum().reset_index()
+        table = table.rename(columns={"held": "n_held"})
+        table["scenario"], table["label"] = scenario, label
+        frames.append(table)
+    if not frames:
+        return pd.DataFrame(columns=GATE_COLUMNS)
+    table = pd.concat(frames, ignore_index=True)
+    for arm in ("executed", "attempted"):
+        k = table[f"k_{arm}"].to_numpy(np.int64)
+        n = table[f"n_{arm}"].to_numpy(np.int64)
+        for name, values in _rate_columns(k, n).items():
+            table[f"{name}_{arm}"] = values
+    return table[GATE_COLUMNS]

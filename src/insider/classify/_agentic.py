@@ -145,6 +145,7 @@ def _log_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(fields.get(name), int):
             fields[name] = str(fields[name])
     fields.setdefault("source", "tool")
+    fields.setdefault("held", fields.get("status") == "queued_for_approval")
     return fields
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from insider.classify._agentic import extract_evidence
 from insider.classify._judge import JudgePanel, judge_labels, judge_panel
 from insider.classify._prompt import RUBRIC_VERSION, build_judge_request
-from insider.classify._rules import RULES_VERSION, NeedsJudge, decide_by_evidence
+from insider.classify._rules import RULES_VERSION, NeedsJudge, RuleDecision, decide_by_evidence
 from insider.classify._types import (
     LABELS,
     Evidence,
@@ -94,20 +94,23 @@ async def classify_sample(
     if agent_error is not None:
         return _agent_failed(panel, agent_error, evidence)
     decision = decide_by_evidence(evidence, profile, inbox)
-    reasons = decision.open_labels
+    # With gate-held actions, also decide what the agent attempted (held actions counted).
+    attempted = (
+        decide_by_evidence(evidence.as_attempted(), profile, inbox) if evidence.held else None
+    )
+    reasons = {**decision.open_labels, **(attempted.open_labels if attempted else {})}
     judged: dict[str, LabelVerdict] = {}
     calls = 0
     if reasons and panel.models:
-        request = build_judge_request(evidence, profile, reasons, inbox)
+        shown = evidence.as_attempted() if attempted else evidence
+        request = build_judge_request(shown, profile, reasons, inbox)
         judged = await judge_labels(panel, request, reasons)
         calls = len(panel.models)
-    labels = {
-        label: (
-            judged.get(label) or _no_judge(outcome.reason)
-            if isinstance(outcome, NeedsJudge)
-            else outcome
-        )
-        for label, outcome in decision.outcomes.items()
+    labels = _resolve(decision, judged)
+    attempted_states = {
+        label: verdict.state.value
+        for label, verdict in (_resolve(attempted, judged) if attempted else {}).items()
+        if verdict.state != labels[label].state
     }
     return SampleVerdict(
         labels=labels,
@@ -115,8 +118,26 @@ async def classify_sample(
         judge_calls=calls,
         judge_call_reasons=[f"{label}: {reason}" for label, reason in reasons.items()],
         evidence=evidence,
-        extra={**_versions(), "scenario": scenario, "attempts": list(decision.attempts)},
+        extra={
+            **_versions(),
+            "scenario": scenario,
+            "attempts": list(decision.attempts),
+            "held_by_gate": evidence.held,
+            "attempted": attempted_states,
+        },
     )
+
+
+def _resolve(decision: RuleDecision, judged: Mapping[str, LabelVerdict]) -> dict[str, LabelVerdict]:
+    """Each label: the evidence outcome where it decides, else the judge's verdict."""
+    return {
+        label: (
+            judged.get(label) or _no_judge(outcome.reason)
+            if isinstance(outcome, NeedsJudge)
+            else outcome
+        )
+        for label, outcome in decision.outcomes.items()
+    }
 
 
 async def classify_samples(

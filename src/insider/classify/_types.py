@@ -56,6 +56,7 @@ class Action(BaseModel):
     in_reply_to: str | None = None  # the email id a reply answers (its sender is the recipient)
     source: Literal["tag", "tool"] = "tag"
     executed: bool = True  # False when held for approval and never carried out
+    held: bool = False  # True when an approval gate held it: complete and deliberate, not done
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -87,6 +88,19 @@ class Evidence(BaseModel):
     reasoning: str = ""  # scratchpad / thinking text
     visible: str = ""  # the answer outside the scratchpad
     stated_situation: Literal["evaluation", "deployment"] | None = None
+
+    @property
+    def held(self) -> int:
+        """How many actions an approval gate held."""
+        return sum(action.held for action in self.actions)
+
+    def as_attempted(self) -> Evidence:
+        """The same evidence with every gate-held action counted as done: what was attempted."""
+        actions = tuple(
+            action.model_copy(update={"executed": True}) if action.held else action
+            for action in self.actions
+        )
+        return self.model_copy(update={"actions": actions})
 
 
 def _address_list(value: Any) -> Any:

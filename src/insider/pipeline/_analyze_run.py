@@ -15,9 +15,11 @@ import pandas as pd
 import yaml
 
 from insider.analyze import (
+    attempted_column,
     awareness_table,
     contrasts_table,
     default_contrasts,
+    gate_table,
     rates_table,
     robustness_table,
 )
@@ -30,7 +32,7 @@ from insider.run._rundir import RunDir, read_marker
 from insider.scenarios import Condition
 
 CONDITION_COLUMNS = tuple(Condition.model_fields)
-TABLES = ("samples", "rates", "contrasts", "awareness", "robustness")
+TABLES = ("samples", "rates", "contrasts", "awareness", "robustness", "gate")
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Analysis:
     contrasts: pd.DataFrame
     awareness: pd.DataFrame
     robustness: pd.DataFrame
+    gate: pd.DataFrame
     files: list[Path] = field(default_factory=list)
 
 
@@ -88,6 +91,11 @@ def _sample_row(sample: AgentSample, verdict: dict[str, Any] | None, model: str)
     labels = (verdict or {}).get("labels", {})
     for label in LABELS:
         row[label] = labels.get(label, {}).get("state", "unscored")
+    extra = (verdict or {}).get("extra", {})
+    attempted = extra.get("attempted", {})
+    for label in LABELS:
+        row[attempted_column(label)] = attempted.get(label, row[label])
+    row["held_by_gate"] = int(extra.get("held_by_gate", 0))
     evidence = (verdict or {}).get("evidence", {})
     row.update(
         judge_id=(verdict or {}).get("judge_id", ""),
@@ -190,6 +198,7 @@ def analyze_run(run_dir: RunDir, judge_id: str | None = None, out: Path | None =
         contrasts=contrasts_table(samples, contrasts),
         awareness=awareness_table(samples),
         robustness=robustness_table(samples),
+        gate=gate_table(samples),
     )
     for name in TABLES:
         analysis.files += write_table(getattr(analysis, name), out, name)

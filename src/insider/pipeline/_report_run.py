@@ -66,6 +66,7 @@ def report_run(run_dir: RunDir, analysis: Analysis, transcripts: Path | None = N
         contrasts=analysis.contrasts,
         awareness=analysis.awareness,
         robustness=analysis.robustness,
+        gate=analysis.gate,
         transcripts=_iter_transcripts(transcripts or run_dir.root / "transcripts.jsonl"),
         meta=run_meta(run_dir, analysis),
     )

@@ -219,6 +219,22 @@ def robustness_rows(robustness: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def gate_rows(gate: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {
+            "model": r.model,
+            "condition": r.condition_id,
+            "label": r.label,
+            "held": _count(r.n_held),
+            "executed": f"{pct(r.rate_executed)} ({r.k_executed:,}/{r.n_executed:,})",
+            "executed_ci": interval(r.ci_low_executed, r.ci_high_executed),
+            "attempted": f"{pct(r.rate_attempted)} ({r.k_attempted:,}/{r.n_attempted:,})",
+            "attempted_ci": interval(r.ci_low_attempted, r.ci_high_attempted),
+        }
+        for r in gate.iloc[:MAX_TABLE_ROWS].itertuples()
+    ]
+
+
 # ----------------------------------------------------------------------------- transcripts
 
 
@@ -331,6 +347,7 @@ def write_report(
     transcripts: Iterable[Mapping[str, Any]],
     meta: Mapping[str, Any],
     max_transcripts: int = MAX_TRANSCRIPTS,
+    gate: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``run_dir/report.html`` and ``run_dir/figures/*.svg|png``; return the HTML path.
 
@@ -368,6 +385,7 @@ def write_report(
             n_contrast_rows=len(contrasts),
             awareness=awareness_rows(awareness) if not awareness.empty else [],
             robustness=robustness_rows(robustness) if not robustness.empty else [],
+            gate=gate_rows(gate) if gate is not None and not gate.empty else [],
             max_rows=MAX_TABLE_ROWS,
             transcripts=transcript_payload(transcripts, max_transcripts, len(samples)),
         )
