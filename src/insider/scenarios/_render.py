@@ -158,6 +158,33 @@ def _paraphrased_subjects(root: Path, paraphrase: int) -> Mapping[str, str]:
     return {str(key): str(value) for key, value in subjects.items()}
 
 
+def _overlay_yaml(root: Path, paraphrase: int, name: str) -> Mapping[str, Any]:
+    """A paraphrase's rewording of some YAML texts (e.g. the goal statements), or nothing."""
+    path = root / "paraphrases" / str(paraphrase) / name
+    if not paraphrase or not path.exists():
+        return {}
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping")
+    return data
+
+
+def _merged(base: Any, overlay: Any, where: str = "") -> Any:
+    """``base`` with the overlay's values; mappings merge key by key, other values replace.
+
+    An overlay may only reword what exists: a key the base lacks is an error, not an addition.
+    """
+    if not isinstance(base, Mapping) or not isinstance(overlay, Mapping):
+        return overlay
+    unknown = sorted(set(overlay) - set(base))
+    if unknown:
+        raise ConfigError(f"paraphrase overlay: unknown key(s) {where}{', '.join(unknown)}")
+    return {
+        key: _merged(value, overlay[key], f"{where}{key}.") if key in overlay else value
+        for key, value in base.items()
+    }
+
+
 @functools.lru_cache(maxsize=64)
 def load_world(root: Path = WORLD_DIR, persona: int = 0, paraphrase: int = 0) -> World:
     """Load a world directory with a persona and paraphrase applied, once per process."""
@@ -166,7 +193,7 @@ def load_world(root: Path = WORLD_DIR, persona: int = 0, paraphrase: int = 0) ->
             f"world {root.name!r} has no paraphrase {paraphrase} "
             f"(it has {paraphrase_count(root)}: 0 is the original wording)"
         )
-    facts = _read_yaml(root / "world.yaml")
+    facts = _merged(_read_yaml(root / "world.yaml"), _overlay_yaml(root, paraphrase, "world.yaml"))
     drawn = IDENTITY
     if persona:
         pools = parse_pools(_read_yaml(root / "personas.yaml"), str(root / "personas.yaml"))
@@ -187,7 +214,10 @@ def load_world(root: Path = WORLD_DIR, persona: int = 0, paraphrase: int = 0) ->
     return World(
         root=root,
         facts=facts,
-        goals=localise_data(_read_yaml(root / "goals.yaml"), drawn),
+        goals=localise_data(
+            _merged(_read_yaml(root / "goals.yaml"), _overlay_yaml(root, paraphrase, "goals.yaml")),
+            drawn,
+        ),
         inbox=tuple(localise_data(emails, drawn)),
         env=env,
         persona=drawn,
