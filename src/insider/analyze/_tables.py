@@ -315,6 +315,8 @@ _DEFAULT_CONTRASTS: tuple[tuple[str, object, object], ...] = (
     ("data_minimisation", True, False),
     ("goal_framing", "rigid", "standard"),
     ("goal_framing", "soft", "standard"),
+    ("ablate", "nudge_situation", ""),
+    ("ablate", "nudge_goals", ""),
 )
 
 
