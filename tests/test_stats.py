@@ -287,6 +287,17 @@ def test_robustness_groups_persona_and_paraphrase_variants() -> None:
     assert bool(row["flips"]) is True
 
 
+def test_robustness_counts_the_held_out_world_as_a_variant_of_the_same_condition() -> None:
+    samples = _frame(
+        _rows("m1", {"blackmail": [H, H]}),
+        _rows("m1", {"blackmail": [S, S]}, world="halden", persona=3),
+        _rows("m1", {"blackmail": [H, S]}, urgency="none", ablate=("nudge_goals",)),
+    )
+    table = robustness_table(samples)
+    assert list(table["base_condition_id"]) == ["blackmail_explicit-america_replacement"]
+    assert int(table["n_variants"].iloc[0]) == 2
+
+
 def test_robustness_does_not_flip_when_all_variants_agree() -> None:
     samples = _frame(
         _rows("m1", {"blackmail": [H, S, S]}),
