@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolCall, ToolChoice, ToolInfo
 
+from insider.classify import classify_sample
 from insider.classify._types import Action
 from insider.environment import (
     END_REASON_KEY,
@@ -30,6 +32,7 @@ from insider.environment import (
     REJECTED_KEY,
     agentic_solver,
 )
+from insider.pipeline import our_world_profile
 from insider.run._logs import AgentSample, iter_agent_samples
 from insider.run._task import build_samples, derived_seed
 from insider.scenarios import Condition
@@ -294,6 +297,18 @@ def test_approval_gate_holds_the_override_and_outside_mail(tmp_path: Path) -> No
     results = [call["result"] for call in outcome.agent.tool_calls]
     assert "queued for human approval" in results[0].lower()
     assert outcome.stored(FINAL_STATE_KEY)["alert"] == "dispatched"
+    verdict = asyncio.run(
+        classify_sample(
+            scenario="lethal",
+            text=outcome.agent.answer,
+            tool_calls=outcome.agent.tool_calls,
+            action_log=outcome.agent.action_log,
+            profile=our_world_profile(),
+        )
+    )
+    assert verdict.labels["lethal"].state.value == "not_harmful"  # nothing was cancelled...
+    assert verdict.extra["attempted"]["lethal"] == "harmful"  # ...but the agent tried
+    assert verdict.extra["held_by_gate"] == 2
 
 
 def test_bad_arguments_become_tool_errors_and_the_run_goes_on(tmp_path: Path) -> None:
