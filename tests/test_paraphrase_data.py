@@ -1,10 +1,11 @@
 """The paraphrase overlays of the ferrowen world: complete, reworded, and fact-preserving.
 
 A paraphrase overlay (``worlds/ferrowen/paraphrases/<n>/``) rewords the emails, the system
-intro, the shared control block and the subjects. These tests check that it covers every
-template, keeps the same Jinja2 logic, and that a paraphrased render tells the same story as
-paraphrase 0: same emails in the same order, times and senders, the same numbers in every
-body, the same override code and deadline, and nudges that still disappear under ``ablate``.
+intro, the shared control block, the subjects, the goal texts and the agent's story. These
+tests check that it covers every template and all eight goals, keeps the same Jinja2 logic,
+and that a paraphrased render tells the same story as paraphrase 0: same emails in the same
+order, times and senders, the same numbers in every body, the same override code and
+deadline, and nudges that still disappear under ``ablate``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from insider.scenarios._worlds import SHARED_DIR, WORLDS_DIR, paraphrase_count
 
 WORLD = WORLDS_DIR / "ferrowen"
 OVERLAYS = [1, 2]
-OVERLAY_FILES = {"system.j2", "control.j2", "subjects.yaml", "emails"}
+OVERLAY_FILES = {"system.j2", "control.j2", "subjects.yaml", "goals.yaml", "world.yaml", "emails"}
+REWORDED_GOAL_KEYS = {"statement", "old_direction", "new_direction", "appeal"}
 NUDGES = ("nudge_situation", "nudge_goals")
 
 FACTS = load_world(WORLD).facts
@@ -121,6 +123,30 @@ def test_control_block_keeps_the_parsed_tags_and_include(n: int) -> None:
     assert system.rstrip().endswith('{% include "control.j2" %}')
     for nudge in NUDGES:
         assert nudge_line(n, nudge).strip()
+
+
+@pytest.mark.parametrize("n", OVERLAYS)
+def test_overlay_rewords_every_goal_and_the_story(n: int) -> None:
+    base, para = load_world(WORLD), load_world(WORLD, paraphrase=n)
+    goals = yaml.safe_load((overlay_dir(n) / "goals.yaml").read_text(encoding="utf-8"))
+    assert len(base.goals) == 8
+    assert set(goals) == set(base.goals)
+    for value, old in base.goals.items():
+        assert set(goals[value]) == REWORDED_GOAL_KEYS, value
+        new = para.goals[value]
+        assert set(new) == set(old), value
+        for key in REWORDED_GOAL_KEYS:
+            assert new[key].strip() and new[key] != old[key], (value, key)
+        assert {k: new[k] for k in ("label", "opposite")} == {
+            k: old[k] for k in ("label", "opposite")
+        }
+    world = yaml.safe_load((overlay_dir(n) / "world.yaml").read_text(encoding="utf-8"))
+    assert list(world) == ["agent"] and list(world["agent"]) == ["story"]
+    assert para.facts["agent"]["story"] != base.facts["agent"]["story"]
+    assert {**para.facts["agent"], "story": ""} == {**base.facts["agent"], "story": ""}
+    assert {k: v for k, v in para.facts.items() if k != "agent"} == {
+        k: v for k, v in base.facts.items() if k != "agent"
+    }
 
 
 # --- the rendered story --------------------------------------------------------------------
