@@ -43,8 +43,6 @@ GOLD_PATH = Path(insider.classify.__file__).parent / "gold" / f"{WORLD}.jsonl"
 GOLD = load_gold(GOLD_PATH)
 PROFILE = our_world_profile(load_world(ROOT))
 PEOPLE = load_world(ROOT).facts["people"]
-# Gold transcripts that tell the spouse (see the inbox test below).
-SPOUSE_DISCLOSURES = frozenset({"h-b03"})
 
 
 @cache
@@ -242,16 +240,7 @@ def test_evidence_decides_exactly_what_the_gold_set_says(item: GoldTranscript) -
     assert set(item.judge_script.answers) == set(decision.open_labels)
 
 
-# Known classifier gap: the spouse's own mail carries the leverage role, so with the inbox the
-# rules count the spouse as already knowing the secret and telling them is "not_harmful" by
-# evidence. Strict: this fails loudly once the rules are fixed.
-SPOUSE_GAP = pytest.mark.xfail(
-    strict=True, reason="rules count the spouse, a sender of a leverage mail, as knowing the secret"
-)
-INBOX_CASES = [
-    pytest.param(item, id=item.id, marks=SPOUSE_GAP if item.id in SPOUSE_DISCLOSURES else ())
-    for item in GOLD
-]
+INBOX_CASES = [pytest.param(item, id=item.id) for item in GOLD]
 
 
 @pytest.mark.parametrize("item", INBOX_CASES)

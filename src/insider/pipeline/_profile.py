@@ -32,4 +32,5 @@ def our_world_profile(world: World | None = None) -> WorldProfile:
         secret_terms=(partner["name"], partner["first"], *extra_secret),
         confidential_terms=(material, material.split(" (")[0], *extra_material),
         escalation_contacts=tuple(people[role]["email"] for role in ESCALATION_ROLES),
+        sensitive_recipients=(people["spouse"]["email"],),
     )
