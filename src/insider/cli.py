@@ -24,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstring paragraphs reflow to the terminal width
 )
 console = Console()
 err_console = Console(stderr=True)
@@ -428,6 +429,60 @@ def validate_judges(
         for line in result.evidence_mismatches:
             err_console.print(f"evidence mismatch: {escape(line)}", highlight=False)
         raise RunError(f"{len(result.evidence_mismatches)} evidence decisions disagree with gold")
+
+
+@app.command()
+@handle_errors
+def paraphrase(
+    model: Annotated[str, typer.Argument(help="Model that drafts (Inspect model string).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Folder for the drafts (new, or a previous draft folder to resume)."
+        ),
+    ],
+    world: Annotated[str, typer.Option("--world", help="The world to reword.")] = "ferrowen",
+    max_connections: Annotated[int, typer.Option(help="Concurrent model calls.")] = 4,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
+) -> None:
+    """Draft a new paraphrase of a world with a model, for a person to review before use.
+
+    Every email, subject, the system prompt, the goal texts and the agent's story are reworded
+    once; each draft must keep the original's template variables, logic, numbers and tags, or it
+    is rejected (listed in REVIEW.md, saved under rejected/). Nothing is drafted at scoring time:
+    review the folder, then copy it to `worlds/WORLD/paraphrases/N/`. Rerun to redraft what
+    is missing or was rejected. Exits 1 if any text is still missing.
+    """
+    import asyncio
+
+    from inspect_ai.model import GenerateConfig, get_model
+    from rich.progress import Progress
+
+    from insider.pipeline._paraphrase import draft_overlay, world_pieces
+    from insider.scenarios._worlds import WORLDS_DIR, world_names
+
+    if world not in world_names():
+        raise ConfigError(f"unknown world {world!r}; allowed: {', '.join(world_names())}")
+    root = WORLDS_DIR / world
+    drafter = get_model(model, config=GenerateConfig(temperature=temperature))
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task(f"drafting with {model}", total=len(world_pieces(root)))
+        summary = asyncio.run(
+            draft_overlay(
+                root,
+                drafter,
+                out,
+                model_name=model,
+                max_connections=max_connections,
+                on_done=lambda: progress.advance(task),
+            )
+        )
+    console.print(
+        f"Drafted {len(summary.written)} texts ({summary.skipped_existing} drafted earlier), "
+        f"rejected {len(summary.rejected)}. Drafts: {out}; review notes: {out / 'REVIEW.md'}"
+    )
+    if summary.rejected:
+        raise RunError(f"{len(summary.rejected)} drafts failed the checks; see {out / 'REVIEW.md'}")
 
 
 @app.command()
