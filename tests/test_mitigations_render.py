@@ -195,7 +195,7 @@ def test_persona_and_mitigation_suffixes_keep_ids_distinct() -> None:
 
 
 def test_unknown_world_and_missing_paraphrase_are_clear_errors() -> None:
-    with pytest.raises(ValueError, match="unknown world 'atlantis'; allowed: .*ferrowen"):
+    with pytest.raises(ValueError, match=r"unknown world 'atlantis'; allowed: .*ferrowen"):
         Condition.model_validate({**cond().model_dump(), "world": "atlantis"})
     with pytest.raises(ValueError, match="paraphrase 99"):
         Condition.model_validate({**cond().model_dump(), "paraphrase": 99})
