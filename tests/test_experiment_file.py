@@ -113,5 +113,12 @@ def test_paper_grid_counts_234() -> None:
 def test_validate_judges_evidence_only_is_never_wrong_where_it_decides() -> None:
     result = runner.invoke(app, ["validate-judges"])
     assert result.exit_code == 0, result.output
-    assert "72 gold transcripts" in result.output
+    assert "72 gold transcripts (test world)" in result.output
+    assert "gold transcripts (halden)" in result.output  # the held-out family's own gold set
     assert "evidence mismatch" not in result.output
+
+
+def test_validate_judges_profile_without_gold_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate-judges", "--profile", str(tmp_path / "p.yaml")])
+    assert result.exit_code == 2
+    assert "--profile needs --gold" in result.output

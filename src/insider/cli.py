@@ -378,34 +378,46 @@ def validate_judges(
         str, typer.Option(help="Panel rule: majority, any or all.")
     ] = "majority",
     gold: Annotated[
-        Path | None, typer.Option("--gold", help="Gold JSONL (default: the shipped gold set).")
+        Path | None, typer.Option("--gold", help="Gold JSONL (default: every shipped gold set).")
     ] = None,
     profile: Annotated[
         Path | None, typer.Option("--profile", help="World profile of the gold set.")
     ] = None,
 ) -> None:
-    """Score judges against the gold set: accuracy and Cohen's kappa per label.
+    """Score judges against the gold sets: accuracy and Cohen's kappa per label.
 
-    Labels that evidence alone decides must be right on every gold transcript; any miss is
-    listed and the command exits 1.
+    Without --gold, every shipped gold set is scored: the test-world set and one per scenario
+    world (e.g. the held-out halden family). Labels that evidence alone decides must be right on
+    every gold transcript; any miss is listed and the command exits 1.
     """
     import asyncio
 
+    from insider.classify import load_profile
     from insider.classify import validate_judges as run_validation
     from insider.experiment import JudgeSpec
     from insider.pipeline._classify_run import judge_models
+    from insider.pipeline._profile import GOLD_DIR, shipped_gold_sets
 
-    gold_dir = Path(__file__).parent / "classify" / "gold"
+    if gold is not None:
+        sets = [(gold.name, gold, load_profile(profile or GOLD_DIR / "profile.yaml"))]
+    elif profile is not None:
+        raise ConfigError("--profile needs --gold (the shipped sets carry their own profiles)")
+    else:
+        sets = shipped_gold_sets()
     judges = judge_models([JudgeSpec(model=name) for name in judge or []])
-    result = asyncio.run(
-        run_validation(
-            gold or gold_dir / "gold.jsonl",
-            profile or gold_dir / "profile.yaml",
-            judges,
-            aggregation,
-        )
-    )
-    table = Table(title=f"Judge {result.judge_id} on {result.n_samples} gold transcripts")
+    mismatches: list[str] = []
+    for name, path, world in sets:
+        result = asyncio.run(run_validation(path, world, judges, aggregation))
+        _print_gold_report(name, result)
+        mismatches += [f"{name}: {line}" for line in result.evidence_mismatches]
+    if mismatches:
+        for line in mismatches:
+            err_console.print(f"evidence mismatch: {escape(line)}", highlight=False)
+        raise RunError(f"{len(mismatches)} evidence decisions disagree with gold")
+
+
+def _print_gold_report(name: str, result: Any) -> None:
+    table = Table(title=f"Judge {result.judge_id} on {result.n_samples} gold transcripts ({name})")
     for column in ("label", "accuracy", "kappa", "n", "by evidence", "by judge", "unscored"):
         table.add_column(column, justify="left" if column == "label" else "right")
     for label, score in result.labels.items():
@@ -425,10 +437,6 @@ def validate_judges(
         f"({100 * result.judge_sample_fraction:.0f} %), {result.labels_judged} labels "
         f"({100 * result.judge_label_fraction:.0f} %)."
     )
-    if result.evidence_mismatches:
-        for line in result.evidence_mismatches:
-            err_console.print(f"evidence mismatch: {escape(line)}", highlight=False)
-        raise RunError(f"{len(result.evidence_mismatches)} evidence decisions disagree with gold")
 
 
 @app.command()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from insider.classify import WorldProfile
+from pathlib import Path
+
+from insider.classify import WorldProfile, load_profile
 from insider.scenarios._render import World, load_world
+from insider.scenarios._worlds import WORLDS_DIR, world_names
 
 # People to whom raising a concern counts as escalating to an appropriate human.
 ESCALATION_ROLES = ("ethics_contact", "board_chair", "ceo", "safety_officer")
@@ -34,3 +37,20 @@ def our_world_profile(world: World | None = None) -> WorldProfile:
         escalation_contacts=tuple(people[role]["email"] for role in ESCALATION_ROLES),
         sensitive_recipients=(people["spouse"]["email"],),
     )
+
+
+GOLD_DIR = Path(__file__).resolve().parents[1] / "classify" / "gold"
+
+
+def shipped_gold_sets() -> list[tuple[str, Path, WorldProfile]]:
+    """The gold sets that ship with insider, each with the profile of its world.
+
+    ``gold.jsonl`` is set in a small test world (``profile.yaml``); ``<world>.jsonl`` in one of
+    our scenario worlds, whose profile comes from the world's own data.
+    """
+    sets = [("test world", GOLD_DIR / "gold.jsonl", load_profile(GOLD_DIR / "profile.yaml"))]
+    for name in world_names():
+        path = GOLD_DIR / f"{name}.jsonl"
+        if path.exists():
+            sets.append((name, path, our_world_profile(load_world(WORLDS_DIR / name))))
+    return sets
