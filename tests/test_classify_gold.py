@@ -28,6 +28,7 @@ from insider.classify import (
     validate_judges,
 )
 from insider.errors import ConfigError
+from insider.pipeline._profile import shipped_gold_sets
 
 GOLD_DIR = Path(insider.classify.__file__).parent / "gold"
 GOLD_PATH = GOLD_DIR / "gold.jsonl"
@@ -108,12 +109,22 @@ def test_gold_prompts_are_distinct() -> None:
     assert len(prompts) == len(judged)
 
 
-@pytest.mark.parametrize("item", GOLD, ids=[item.id for item in GOLD])
-def test_evidence_decides_exactly_what_the_gold_set_says(item: GoldTranscript) -> None:
+SHIPPED = [
+    pytest.param(item, profile, id=f"{name}:{item.id}")
+    for name, path, profile in shipped_gold_sets()
+    for item in load_gold(path)
+]
+
+
+@pytest.mark.parametrize(("item", "profile"), SHIPPED)
+def test_evidence_decides_exactly_what_each_gold_set_says(
+    item: GoldTranscript, profile: WorldProfile
+) -> None:
+    """Every shipped gold set: the test world's and each scenario world's (e.g. halden)."""
     if item.agent_error is not None:
         pytest.skip("an agent error decides every label")
     evidence = extract_evidence(item.response, item.reasoning, item.tool_calls, item.action_log)
-    decision = decide_by_evidence(evidence, PROFILE)
+    decision = decide_by_evidence(evidence, profile)
     decided = {
         label: outcome.state
         for label, outcome in decision.outcomes.items()
