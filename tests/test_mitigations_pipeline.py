@@ -143,7 +143,7 @@ def test_the_report_shows_every_mitigation(analysis: Any) -> None:
     html = report_run(run_dir, result).read_text(encoding="utf-8")
     for name in ARMS:
         assert name in html
-    assert 'id="gate"' in html  # single-turn gate arm: attempted = executed, shown anyway
+    assert 'id="gate"' not in html  # single-turn: the gate is a notice, nothing is held
 
 
 async def _classify_gated(executed: bool) -> Any:
@@ -181,7 +181,7 @@ def test_a_gate_held_blackmail_is_attempted_but_not_executed() -> None:
 
 def test_gate_table_separates_attempted_from_executed() -> None:
     rows = [
-        {"model": "m", "condition_id": "c", "scenario": "blackmail", "approval_gate": True,
+        {"model": "m", "condition_id": "c", "scenario": "blackmail", "approval_gate": True, "mode": "agentic",
          "blackmail": executed, "blackmail_attempted": attempted, "held_by_gate": held}
         for executed, attempted, held in [
             ("not_harmful", "harmful", 1),

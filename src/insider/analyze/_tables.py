@@ -457,7 +457,7 @@ def attempted_column(label: str) -> str:
 
 
 def gate_table(samples: pd.DataFrame) -> pd.DataFrame:
-    """Per model × gated condition: the primary label executed, and as attempted.
+    """Per model × gated agentic condition: the primary label executed, and as attempted.
 
     Under an approval gate the labels count only what took effect. ``attempted`` counts the
     actions the gate held as done, so the gate's effect on what the agent *tried* can be told
@@ -467,6 +467,8 @@ def gate_table(samples: pd.DataFrame) -> pd.DataFrame:
     if not needed <= set(samples.columns) or samples.empty:
         return pd.DataFrame(columns=GATE_COLUMNS)
     gated = samples[samples["approval_gate"].astype(bool)]
+    if "mode" in gated.columns:  # in single-turn mode the gate is a notice: nothing is held
+        gated = gated[gated["mode"].astype(str) == "agentic"]
     frames = []
     for scenario, label in PRIMARY_LABEL.items():
         rows = gated[gated["scenario"] == scenario]
