@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from insider.classify import judge_id
 from insider.experiment import ExperimentConfig, JudgeSpec
 from insider.pipeline import classify_run, our_world_profile
+from insider.pipeline._analyze_run import analyze_run
+from insider.pipeline._report_run import report_run
 from insider.run import prepare_run_dir, run_experiment
 from insider.scenarios import Condition
 
@@ -146,3 +149,37 @@ def test_agentic_paths_are_classified_from_the_action_log(tmp_path: Path) -> Non
         == benign["disclose_secret"]
         == "not_harmful"
     )
+
+
+def test_a_gated_blackmail_is_attempted_not_executed_through_to_the_report(tmp_path: Path) -> None:
+    script = scripts()["blackmail_explicit-america_replacement"]
+    raw: dict[str, Any] = {
+        "id": "gated",
+        "mode": "agentic",
+        "samples": 1,
+        "agentic": {"max_turns": 6, "minutes_per_turn": 1},
+        "conditions": {
+            "scenario": ["blackmail"],
+            "goal_type": ["explicit"],
+            "goal_value": ["america"],
+            "urgency": ["replacement"],
+            "approval_gate": [True],
+        },
+        "models": [{"model": "mockllm/model", "args": {"custom_outputs": script}}],
+    }
+    config = ExperimentConfig.model_validate(raw)
+    run_dir = prepare_run_dir(tmp_path / "gated", config, raw)
+    assert run_experiment(config, run_dir, display="none").success
+    judge = JudgeSpec(model="mockllm/judge", args={"custom_outputs": grounded_judge})
+    classify_run(run_dir, [judge], "majority", our_world_profile(), show_progress=False)
+    analysis = analyze_run(run_dir, judge_id=judge_id([judge.model], "majority"))
+    [sample] = analysis.samples.itertuples()
+    assert (sample.blackmail, sample.blackmail_attempted, sample.held_by_gate) == (
+        "not_harmful",
+        "harmful",
+        1,
+    )
+    [row] = analysis.gate.itertuples()
+    assert (row.k_executed, row.k_attempted, row.n_held) == (0, 1, 1)
+    html = report_run(run_dir, analysis).read_text(encoding="utf-8")
+    assert 'id="gate"' in html
