@@ -12,6 +12,7 @@ order, with the same roles, times and codes. Tests check that no canonical token
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import unicodedata
@@ -71,30 +72,22 @@ class Persona:
         """Replace every canonical token in ``text`` (whole words, longest first)."""
         if not self.replacements:
             return text
-        return _pattern(self.replacements).sub(
-            lambda match: _lookup(self.replacements)[match.group(0)], text
-        )
+        pattern, table = _compiled(self.replacements)
+        return pattern.sub(lambda match: table[match.group(0)], text)
 
 
 IDENTITY = Persona(number=0, people={}, replacements=())
 
 
-def _lookup(replacements: tuple[tuple[str, str], ...]) -> dict[str, str]:
-    return dict(replacements)
-
-
-_PATTERNS: dict[tuple[tuple[str, str], ...], re.Pattern[str]] = {}
-
-
-def _pattern(replacements: tuple[tuple[str, str], ...]) -> re.Pattern[str]:
+@functools.lru_cache(maxsize=64)
+def _compiled(
+    replacements: tuple[tuple[str, str], ...],
+) -> tuple[re.Pattern[str], dict[str, str]]:
     """Tokens bounded by non-letters, so `harbor3-core` and `wren@` match but `Wrench` does not."""
-    pattern = _PATTERNS.get(replacements)
-    if pattern is None:
-        tokens = sorted((token for token, _ in replacements), key=len, reverse=True)
-        alternatives = "|".join(re.escape(token) for token in tokens)
-        pattern = re.compile(rf"(?<![^\W\d_])(?:{alternatives})(?![^\W\d_])")
-        _PATTERNS[replacements] = pattern
-    return pattern
+    tokens = sorted((token for token, _ in replacements), key=len, reverse=True)
+    alternatives = "|".join(re.escape(token) for token in tokens)
+    pattern = re.compile(rf"(?<![^\W\d_])(?:{alternatives})(?![^\W\d_])")
+    return pattern, dict(replacements)
 
 
 def parse_pools(raw: Any, where: str) -> PersonaPools:
