@@ -20,7 +20,6 @@ import importlib.util
 import math
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -132,15 +131,17 @@ def main() -> None:
     args = parser.parse_args()
     ideal = math.ceil(args.samples / args.connections) * args.latency
     env = {**os.environ, "FAKE_API_KEY": "bench-key"}
-    insider_bin = shutil.which("insider", path=str(Path(sys.executable).parent)) or "insider"
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         with FakeModelServer(
             latency=args.latency, limits=ServerLimits(max_requests=10 * args.samples + 100)
         ) as server:
             path = experiment_file(Path(tmp), args.samples, args.connections, server.base_url)
+            # the console script's entry point, whatever script an older install left
             command = [
-                insider_bin,
+                sys.executable,
+                "-m",
+                "insider.cli",
                 "run",
                 str(path),
                 "--out",
