@@ -8,7 +8,7 @@ through a lean raw HTTP client (`--raw-client`: httpx2, the same request bodies,
 the floor that the server and this machine allow any client.
 
     python bench/orchestration.py [--samples 2000] [--connections 100] [--latency 1.0]
-                                  [--port-too] [--raw-client]
+                                  [--processes 1] [--port-too] [--raw-client]
 
 The last line printed is the ratio.
 """
@@ -126,6 +126,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="insider run --processes (worker processes)"
+    )
     parser.add_argument("--port-too", action="store_true", help="also run the Inspect port")
     parser.add_argument("--raw-client", action="store_true", help="also run a lean raw HTTP client")
     args = parser.parse_args()
@@ -149,6 +152,8 @@ def main() -> None:
                 "--no-analyze",
                 "--display",
                 "none",
+                "--processes",
+                str(args.processes),
             ]
             server_cpu = own_cpu()  # the server is a thread of this (otherwise idle) process
             wall, first, cpu, _ = timed(command, server, env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
@@ -75,8 +76,8 @@ def test_other_commands_exit_normally(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_exit_code_mapping_of_sys_exit(monkeypatch: pytest.MonkeyPatch) -> None:
     exits: list[int] = []
-    monkeypatch.setattr(cli.os, "_exit", exits.append)
-    monkeypatch.setattr(cli.atexit, "_run_exitfuncs", lambda: None)
+    monkeypatch.setattr(os, "_exit", exits.append)
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: None)
     for code in (None, 0, 3, "a message"):
         cli.exit_without_teardown(code)
     assert exits == [0, 0, 3, 1]

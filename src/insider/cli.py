@@ -131,6 +131,17 @@ def run(
         bool,
         typer.Option("--analyze/--no-analyze", help="Classify, analyze and report after the run."),
     ] = True,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            help=(
+                "Worker processes for single-turn model calls (forked; not on Windows). "
+                "Use 2 or more when a fast server makes one process's CPU the limit."
+            ),
+        ),
+    ] = 1,
 ) -> None:
     """Run (or resume) an experiment: every model x condition x sample, as Inspect logs.
 
@@ -147,7 +158,9 @@ def run(
         return
     raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     run_dir = prepare_run_dir(out or default_run_dir(config.id), config, raw)
-    _run_pipeline(config, run_dir, display=_display(display), analyze_after=analyze_after)
+    _run_pipeline(
+        config, run_dir, display=_display(display), analyze_after=analyze_after, processes=processes
+    )
 
 
 def _display(value: str | None) -> Any:
@@ -183,10 +196,12 @@ def _print_dry_run(config: Any, prices_file: Path | None) -> None:
     )
 
 
-def _run_pipeline(config: Any, run_dir: Any, *, display: Any, analyze_after: bool) -> None:
+def _run_pipeline(
+    config: Any, run_dir: Any, *, display: Any, analyze_after: bool, processes: int = 1
+) -> None:
     from insider.run._runner import run_experiment
 
-    summary = run_experiment(config, run_dir, display=display)
+    summary = run_experiment(config, run_dir, display=display, processes=processes)
     console.print(
         f"\n[bold]Run {config.id}[/]: {summary.samples_total} samples "
         f"({summary.samples_failed} failed) in {len(summary.log_files)} log file(s)"
@@ -483,7 +498,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     sys.exit(code)
 
 
-def exit_without_teardown(code: object) -> NoReturn:
+def exit_without_teardown(code: str | int | None) -> NoReturn:
     """Exit with ``code`` (as ``sys.exit`` reads it), skipping the interpreter's teardown.
 
     A thread that is not a daemon would be joined by a normal exit, so then exit normally.
