@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -108,3 +110,42 @@ def test_a_failed_worker_fails_the_run_and_leaves_a_log_to_resume(
     assert again.success and again.log_files == [log_file]
     final = read_eval_log(str(log_file))
     assert final.status == "success" and len(final.samples or []) == 12
+
+
+NESTED_RUN = """
+import asyncio, sys
+from pathlib import Path
+import nest_asyncio2
+from insider.experiment import ExperimentConfig
+from insider.run._rundir import prepare_run_dir
+from insider.run._runner import run_experiment
+
+nest_asyncio2.apply()  # as Inspect does for its sync API: asyncio.run reuses the current loop
+asyncio.run(asyncio.sleep(0))  # which now exists before the fork
+base_url, out = sys.argv[1], Path(sys.argv[2])
+model = {"model": "openai-api/fake/test-model", "base_url": base_url, "args": {"api_key": "k"}}
+raw = {
+    "id": "nested",
+    "samples": 6,
+    "models": [{**model, "max_connections": 4}],
+    "conditions": {"scenario": ["blackmail", "leaking"], "goal_type": ["none"], "urgency": ["none"]},
+}
+config = ExperimentConfig.model_validate(raw)
+summary = run_experiment(config, prepare_run_dir(out, config, raw), display="none", processes=2)
+print(summary.success, summary.samples_total, summary.samples_failed)
+"""
+
+
+def test_worker_processes_under_nest_asyncio(tmp_path: Path) -> None:
+    # each child needs a loop of its own: the inherited one shares its epoll with the parent
+    with FakeModelServer(default_answer="No action.") as server:
+        done = subprocess.run(
+            [sys.executable, "-c", NESTED_RUN, server.base_url, str(tmp_path / "run")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        calls = server.stats.successes
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "12", "0"]
+    assert calls == 12

@@ -104,7 +104,12 @@ def _child_main(  # pragma: no cover - runs in the child
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     status = 0
     try:
-        asyncio.run(_run_shard(config, jobs, shard, shards, fd))
+        # a loop of its own: once nest_asyncio is applied (Inspect does in notebooks and for
+        # its sync API), asyncio.run would reuse the loop inherited from the parent, whose
+        # epoll instance the parent is still using
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(_run_shard(config, jobs, shard, shards, fd))
     except BaseException as exc:  # reported to the parent, which fails the run with it
         status = 1
         first = first_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
@@ -125,13 +130,24 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+class _PipeLost(asyncio.Protocol):
+    """Notes a pipe closed under us: the transport then drops writes without a word."""
+
+    lost = False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+
+
 class _PipeSink:
     """A child's sample sink: each finished sample, pickled, onto the pipe to the parent."""
 
-    def __init__(self, transport: asyncio.WriteTransport, index: int) -> None:
-        self._transport, self._index = transport, index
+    def __init__(self, transport: asyncio.WriteTransport, pipe: _PipeLost, index: int) -> None:
+        self._transport, self._pipe, self._index = transport, pipe, index
 
     def add(self, sample: EvalSample) -> None:
+        if self._pipe.lost:
+            raise RunError("the pipe to the parent process closed")
         payload = pickle.dumps(sample, protocol=pickle.HIGHEST_PROTOCOL)
         self._transport.write(_frame(_SAMPLE, self._index, payload))
 
@@ -142,7 +158,7 @@ async def _run_shard(
     loop = asyncio.get_running_loop()
     # a copy: ``fd`` stays open after the transport closes, for a failure report
     pipe = os.fdopen(os.dup(fd), "wb", buffering=0)
-    transport, _ = await loop.connect_write_pipe(asyncio.Protocol, pipe)
+    transport, protocol = await loop.connect_write_pipe(_PipeLost, pipe)
     conditions = config.expand()
     cache = PromptCache(config)
     try:
@@ -157,12 +173,15 @@ async def _run_shard(
                     shard,
                     shards,
                 )
-                sink = _PipeSink(transport, job.index)
+                sink = _PipeSink(transport, protocol, job.index)
                 group.create_task(_run_share(job, samples, connections, sink))
     finally:
-        while transport.get_write_buffer_size() and not transport.is_closing():
+        while transport.get_write_buffer_size() and not protocol.lost:
             await asyncio.sleep(0.005)
+        lost = protocol.lost
         transport.close()
+    if lost:
+        raise RunError("the pipe to the parent process closed before every sample was sent")
 
 
 async def _run_share(
