@@ -1,7 +1,9 @@
 """Orchestration overhead: wall time of a run / the ideal ceil(N / C) x latency.
 
 Starts the local fake OpenAI-compatible server (1.0 s latency) in this process and runs
-`insider run` in a subprocess against it, so the client's CPU time is the child's alone.
+`insider run` in a subprocess against it (`python -m insider.cli`, the console script's entry
+point), so the client's CPU time is the child's alone (worker processes included, with
+`--processes`).
 Optionally runs the same load through the Inspect port of the research
 (`inspect_evals/agentic_misalignment`, `pip install -e '.[bench]'`) for comparison, and
 through a lean raw HTTP client (`--raw-client`: httpx2, the same request bodies, no Inspect):
