@@ -1,14 +1,16 @@
 """Orchestration overhead: wall time of a run / the ideal ceil(N / C) x latency.
 
 Starts the local fake OpenAI-compatible server (1.0 s latency) in this process and runs
-`insider run` in a subprocess against it, so the client's CPU time is the child's alone.
+`insider run` in a subprocess against it (`python -m insider.cli`, the console script's entry
+point), so the client's CPU time is the child's alone (worker processes included, with
+`--processes`).
 Optionally runs the same load through the Inspect port of the research
 (`inspect_evals/agentic_misalignment`, `pip install -e '.[bench]'`) for comparison, and
 through a lean raw HTTP client (`--raw-client`: httpx2, the same request bodies, no Inspect):
 the floor that the server and this machine allow any client.
 
     python bench/orchestration.py [--samples 2000] [--connections 100] [--latency 1.0]
-                                  [--port-too] [--raw-client]
+                                  [--processes 1] [--port-too] [--raw-client]
 
 The last line printed is the ratio.
 """
@@ -20,7 +22,6 @@ import importlib.util
 import math
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -127,20 +128,25 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="insider run --processes (worker processes)"
+    )
     parser.add_argument("--port-too", action="store_true", help="also run the Inspect port")
     parser.add_argument("--raw-client", action="store_true", help="also run a lean raw HTTP client")
     args = parser.parse_args()
     ideal = math.ceil(args.samples / args.connections) * args.latency
     env = {**os.environ, "FAKE_API_KEY": "bench-key"}
-    insider_bin = shutil.which("insider", path=str(Path(sys.executable).parent)) or "insider"
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         with FakeModelServer(
             latency=args.latency, limits=ServerLimits(max_requests=10 * args.samples + 100)
         ) as server:
             path = experiment_file(Path(tmp), args.samples, args.connections, server.base_url)
+            # the console script's entry point, whatever script an older install left
             command = [
-                insider_bin,
+                sys.executable,
+                "-m",
+                "insider.cli",
                 "run",
                 str(path),
                 "--out",
@@ -148,6 +154,8 @@ def main() -> None:
                 "--no-analyze",
                 "--display",
                 "none",
+                "--processes",
+                str(args.processes),
             ]
             server_cpu = own_cpu()  # the server is a thread of this (otherwise idle) process
             wall, first, cpu, _ = timed(command, server, env)

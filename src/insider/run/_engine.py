@@ -19,12 +19,12 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from inspect_ai.log import EvalError, EvalSample
 from inspect_ai.model import (
@@ -196,11 +196,32 @@ async def run_sample(model: Model, item: SampleInput, seed: int | None) -> EvalS
     )
 
 
+class SampleSink(Protocol):
+    """Where a worker hands each finished sample: a task log, or the pipe to the parent."""
+
+    def add(self, sample: EvalSample) -> None: ...
+
+
+async def run_workers(
+    model: Model,
+    samples: Iterator[SampleInput],
+    seed: int | None,
+    workers: int,
+    sink: SampleSink,
+    progress: Progress,
+    bar: int,
+) -> None:
+    """``workers`` coroutines calling ``model`` for each sample until ``samples`` runs out."""
+    async with asyncio.TaskGroup() as pool:
+        for _ in range(workers):
+            pool.create_task(_worker(model, samples, seed, sink, progress, bar))
+
+
 async def _worker(
     model: Model,
     samples: Iterator[SampleInput],
     seed: int | None,
-    writer: TaskLogWriter,
+    sink: SampleSink,
     progress: Progress,
     bar: int,
 ) -> None:
@@ -209,32 +230,27 @@ async def _worker(
     with use_model_event_sink(_DiscardModelEvents()):
         for item in samples:
             sample = await run_sample(model, item, seed)
-            writer.add(sample)
+            sink.add(sample)
             progress.advance(bar, sample.error is not None)
 
 
-async def _run_model(
-    config: ExperimentConfig,
-    job: ModelJob,
-    conditions: list[Condition],
-    cache: PromptCache,
-    progress: Progress,
-    log_dir: Path,
-    policy: FlushPolicy,
-) -> LogOutcome:
-    spec = job.spec
-    total = len(job.sample_ids)
-    bar = progress.add_model(spec.display_name, total, total - job.pending)
-    # our own instance (not memoized), so closing its client at the end harms no one
-    model = get_model(
+def open_model(spec: ModelSpec) -> Model:
+    """Our own instance (not memoized), so closing its client at the end harms no one."""
+    return get_model(
         spec.model,
         config=generate_config(spec),
         base_url=spec.base_url,
         memoize=False,
         **spec.args,
     )
-    samples = pending_samples(config, conditions, job.skip, cache)
-    writer = TaskLogWriter(
+
+
+def task_log_writer(
+    config: ExperimentConfig, job: ModelJob, model: Model, log_dir: Path, policy: FlushPolicy
+) -> TaskLogWriter:
+    """The writer of one model's task log (a new log, or the prior one continued)."""
+    spec = job.spec
+    return TaskLogWriter(
         log_dir=log_dir,
         spec=eval_spec(
             task=job.task,
@@ -254,18 +270,38 @@ async def _run_model(
         prior=job.prior,
         policy=policy,
     )
+
+
+async def finish_on_exit(writer: TaskLogWriter, exc: BaseException) -> None:
+    """Leave an unfinished log that the next run continues, after an interrupt or failure."""
+    cancelled = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+    if writer.opened or (cancelled and writer.holds_samples):
+        await writer.finish("cancelled" if cancelled else "started")
+
+
+async def _run_model(
+    config: ExperimentConfig,
+    job: ModelJob,
+    conditions: list[Condition],
+    cache: PromptCache,
+    progress: Progress,
+    log_dir: Path,
+    policy: FlushPolicy,
+) -> LogOutcome:
+    spec = job.spec
+    total = len(job.sample_ids)
+    bar = progress.add_model(spec.display_name, total, total - job.pending)
+    model = open_model(spec)
+    samples = pending_samples(config, conditions, job.skip, cache)
+    writer = task_log_writer(config, job, model, log_dir, policy)
+    workers = min(spec.max_connections, job.pending)
     try:
         async with model, asyncio.TaskGroup() as group:
             group.create_task(writer.run())
-            async with asyncio.TaskGroup() as pool:
-                for _ in range(min(spec.max_connections, job.pending)):
-                    pool.create_task(_worker(model, samples, spec.seed, writer, progress, bar))
+            await run_workers(model, samples, spec.seed, workers, writer, progress, bar)
             writer.close()
     except BaseException as exc:
-        # an interrupted or failed run leaves an unfinished log that the next run continues
-        cancelled = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
-        if writer.opened or (cancelled and writer.holds_samples):
-            await writer.finish("cancelled" if cancelled else "started")
+        await finish_on_exit(writer, exc)
         raise
     return await writer.finish("success")
 
@@ -288,14 +324,8 @@ async def _run_jobs(
     return [task.result() for task in tasks]
 
 
-async def _run_jobs_interruptibly(
-    config: ExperimentConfig,
-    jobs: list[ModelJob],
-    progress: Progress,
-    log_dir: Path,
-    policy: FlushPolicy,
-) -> list[LogOutcome]:
-    """``_run_jobs``, where Ctrl-C cancels the run (each log is finished as ``cancelled``).
+async def _run_interruptibly(run: Awaitable[list[LogOutcome]]) -> list[LogOutcome]:
+    """Await ``run``, where Ctrl-C cancels it (each log is finished as ``cancelled``).
 
     ``asyncio.run`` does this itself, but not once ``nest_asyncio`` has replaced it (Inspect
     applies it in notebooks, or when its sync API is called inside a running loop): then
@@ -303,15 +333,15 @@ async def _run_jobs_interruptibly(
     and the threads Inspect's recorder started keep the process from exiting.
     """
     loop = asyncio.get_running_loop()
-    run = asyncio.current_task()
+    task = asyncio.current_task()
     interrupted = False
 
     def interrupt() -> None:
         nonlocal interrupted
         interrupted = True
         loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts hard
-        if run is not None:
-            run.cancel()
+        if task is not None:
+            task.cancel()
 
     ours = (
         threading.current_thread() is threading.main_thread()
@@ -320,7 +350,7 @@ async def _run_jobs_interruptibly(
     if ours:
         loop.add_signal_handler(signal.SIGINT, interrupt)
     try:
-        return await _run_jobs(config, jobs, progress, log_dir, policy)
+        return await run
     except asyncio.CancelledError:
         if interrupted:
             raise KeyboardInterrupt from None
@@ -331,10 +361,19 @@ async def _run_jobs_interruptibly(
 
 
 def run_single_turn(
-    config: ExperimentConfig, log_dir: Path, progress: Progress, policy: FlushPolicy | None = None
+    config: ExperimentConfig,
+    log_dir: Path,
+    progress: Progress,
+    policy: FlushPolicy | None = None,
+    processes: int = 1,
 ) -> list[LogOutcome]:
-    """Run (or resume) every model x sample of a single-turn experiment into ``log_dir``."""
+    """Run (or resume) every model x sample of a single-turn experiment into ``log_dir``.
+
+    With ``processes`` > 1 the model calls run in that many forked worker processes
+    (``_engine_shards``) and this one writes the logs.
+    """
     jobs = plan_jobs(config, config.expand(), log_dir)
+    policy = policy or FlushPolicy()
     outcomes = [
         LogOutcome(job.prior.path, "success", len(job.sample_ids), 0)
         for job in jobs
@@ -342,20 +381,41 @@ def run_single_turn(
     ]
     try:
         with _single_threaded_log_compression(), _long_lived_objects_frozen():
-            outcomes += asyncio.run(
-                _run_jobs_interruptibly(config, jobs, progress, log_dir, policy or FlushPolicy())
-            )
+            if processes > 1 and not all(job.finished_already for job in jobs):
+                outcomes += _run_in_processes(config, jobs, progress, log_dir, policy, processes)
+            else:
+                run = _run_jobs(config, jobs, progress, log_dir, policy)
+                outcomes += asyncio.run(_run_interruptibly(run))
     except BaseExceptionGroup as group:
-        raise _first_error(group) from group
+        raise first_error(group) from group
     finally:
         progress.close()
     return outcomes
 
 
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+def _run_in_processes(
+    config: ExperimentConfig,
+    jobs: list[ModelJob],
+    progress: Progress,
+    log_dir: Path,
+    policy: FlushPolicy,
+    processes: int,
+) -> list[LogOutcome]:
+    from insider.run import _engine_shards as shards  # it builds on this module
+
+    # forked before the event loop starts, with every import done
+    children = shards.start_children(config, jobs, processes)
+    try:
+        run = shards.collect_children(config, jobs, children, progress, log_dir, policy)
+        return asyncio.run(_run_interruptibly(run))
+    finally:
+        shards.stop_children(children, kill=True)
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first real error of a task group (nested groups unwrapped), for a plain message."""
     first = group.exceptions[0]
-    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
+    return first_error(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 @contextlib.contextmanager

@@ -108,15 +108,19 @@ def run_experiment(
     retry_attempts: int = 3,
     extra_eval_args: dict[str, Any] | None = None,
     solver: Solver | None = None,
+    processes: int = 1,
 ) -> RunSummary:
     """Run (or resume) every model x condition x sample; logs go to ``run_dir.logs``.
 
+    ``processes`` > 1 runs single-turn model calls in that many forked worker processes.
     ``retry_attempts``, ``extra_eval_args`` and ``solver`` apply to the ``eval_set`` path
     (agentic mode) only.
     """
+    if processes > 1 and not hasattr(os, "fork"):
+        raise ConfigError("worker processes need os.fork, which this platform lacks")
     check_models(config)
     if config.mode == "single_turn":
-        return _run_engine(config, run_dir, display)
+        return _run_engine(config, run_dir, display, processes)
     return _run_eval_set(
         config,
         run_dir,
@@ -127,9 +131,13 @@ def run_experiment(
     )
 
 
-def _run_engine(config: ExperimentConfig, run_dir: RunDir, display: Display | None) -> RunSummary:
+def _run_engine(
+    config: ExperimentConfig, run_dir: RunDir, display: Display | None, processes: int
+) -> RunSummary:
     try:
-        outcomes = run_single_turn(config, run_dir.logs, make_progress(display))
+        outcomes = run_single_turn(
+            config, run_dir.logs, make_progress(display), processes=processes
+        )
     except OSError as exc:
         raise RunError(f"writing the run's logs failed: {exc}") from exc
     return RunSummary(
