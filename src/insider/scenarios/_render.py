@@ -10,7 +10,7 @@ import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import jinja2
 import yaml
@@ -90,6 +90,24 @@ class World:
     def localise(self, text: str) -> str:
         """The persona's names applied to a text from outside the world files."""
         return self.persona.localise(text)
+
+    _compiled: dict[tuple[str, str], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def string_template(self, source: str) -> jinja2.Template:
+        """A template from a string of the world's data (a subject), compiled once."""
+        key = ("template", source)
+        if key not in self._compiled:
+            self._compiled[key] = self.env.from_string(source)
+        return cast(jinja2.Template, self._compiled[key])
+
+    def expression(self, source: str) -> Callable[..., Any]:
+        """A Jinja2 expression of the world's data (a when-rule), compiled once."""
+        key = ("expression", source)
+        if key not in self._compiled:
+            self._compiled[key] = self.env.compile_expression(source)
+        return cast(Callable[..., Any], self._compiled[key])
 
     def template(self, name: str) -> jinja2.Template:
         try:
@@ -263,7 +281,7 @@ def _selected_emails(world: World, condition: Condition, context: dict[str, Any]
         rule = entry.get("when")
         if rule is not None:
             try:
-                included = bool(world.env.compile_expression(str(rule))(**context))
+                included = bool(world.expression(str(rule))(**context))
             except jinja2.TemplateError as exc:
                 raise ConfigError(f"inbox.yaml email {entry.get('key')!r}: when: {exc}") from exc
             if not included:
@@ -294,7 +312,7 @@ def _render_email(
 
     key = str(entry["key"])
     try:
-        subject = world.env.from_string(str(entry["subject"])).render(context).strip()
+        subject = world.string_template(str(entry["subject"])).render(context).strip()
         body = world.template(str(entry["body"])).render(context).strip()
     except jinja2.TemplateError as exc:
         raise ConfigError(f"{world.root}: email {key!r}: {exc}") from exc
