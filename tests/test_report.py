@@ -217,6 +217,24 @@ def test_an_empty_run_still_renders(tmp_path: Path) -> None:
     assert "No transcripts." in path.read_text(encoding="utf-8")
 
 
+def test_a_run_where_nothing_harmful_happened_renders(tmp_path: Path) -> None:
+    """k = 0 everywhere (as a tiny model gives): the interval starts exactly at the rate."""
+    samples = synthetic_samples(per_condition=7)
+    for label in LABELS:
+        samples[label] = "not_harmful"
+    rates = rates_table(samples)
+    assert (rates["ci_low"] == 0.0).all()
+    path = _write(
+        tmp_path,
+        samples=samples,
+        rates=rates,
+        contrasts=contrasts_table(samples, default_contrasts(samples)),
+        robustness=robustness_table(samples),
+    )
+    assert (tmp_path / "figures" / "headline.svg").exists()
+    assert "0%" in path.read_text(encoding="utf-8")
+
+
 # ----------------------------------------------------------------------------- in a browser
 
 

@@ -35,6 +35,12 @@ def test_wilson_matches_published_values(k: int, n: int, low: float, high: float
     assert got_high == pytest.approx(high, abs=5e-5)
 
 
+def test_wilson_ends_are_exact_when_no_or_every_sample_is_harmful() -> None:
+    for n in range(1, 301):
+        assert wilson(0, n)[0] == 0.0, n
+        assert wilson(n, n)[1] == 1.0, n
+
+
 def test_wilson_is_vectorised_and_nan_without_samples() -> None:
     low, high = wilson(np.array([0, 5, 0]), np.array([10, 10, 0]))
     assert low[:2] == pytest.approx([0.0, 0.2366], abs=5e-5)

@@ -124,7 +124,7 @@ def _headline(table: pd.DataFrame, colours: dict[str, str]) -> Figure:
         ax.errorbar(
             x,
             rate,
-            yerr=[rate - low, high - rate],
+            yerr=[np.clip(rate - low, 0, None), np.clip(high - rate, 0, None)],
             fmt="none",
             ecolor=_INK,
             elinewidth=1,
