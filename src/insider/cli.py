@@ -220,7 +220,7 @@ def _classify_analyze_report(
     run_dir: Any, judges: Any, aggregation: str, judge_id: str | None
 ) -> None:
     from insider.pipeline import classify_run, our_world_profile
-    from insider.pipeline._analyze_run import analyze_run
+    from insider.pipeline._analyze_run import TABLES, analyze_run
     from insider.pipeline._report_run import report_run
 
     scoring = classify_run(run_dir, judges, aggregation, our_world_profile())
@@ -228,7 +228,8 @@ def _classify_analyze_report(
     analysis = analyze_run(run_dir, judge_id or scoring.judge_id)
     _print_headline(analysis)
     report = report_run(run_dir, analysis)
-    console.print(f"  tables:  {run_dir.root}/{{samples,rates,contrasts}}.{{parquet,csv}}")
+    names = ",".join(TABLES)
+    console.print(f"  tables:  {run_dir.root}/{{{names}}}.{{parquet,csv}}")
     console.print(f"  report:  [bold]{report}[/]")
 
 
@@ -359,7 +360,9 @@ def analyze(
         Path | None, typer.Option("--out", help="Directory for the tables (default RUN_DIR).")
     ] = None,
 ) -> None:
-    """Samples, rates (Wilson 95 %) and contrasts (Newcombe 95 %) tables, as Parquet and CSV."""
+    """The tables, as Parquet and CSV: samples, rates (Wilson 95 %), contrasts (Newcombe 95 %),
+    eval awareness, robustness across variants, and the approval gate (attempted vs executed).
+    """
     from insider.pipeline._analyze_run import analyze_run
 
     analysis = analyze_run(_existing_run_dir(run_dir), judge_id, out)
