@@ -347,7 +347,7 @@ def _robustness(
         _legend(fig, colours, [m for m in colours if m in set(rows["model"])])
         svg = _save(fig, "robustness", directory)
     caption = (
-        "Spread of the primary-label rate across persona and paraphrase variants of one "
+        "Spread of the primary-label rate across persona, paraphrase and world variants of one "
         "base condition. ⚑ marks a flip: variants on both sides of 50 %."
     )
     if total > len(rows):
