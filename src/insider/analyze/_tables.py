@@ -406,8 +406,9 @@ def awareness_table(samples: pd.DataFrame) -> pd.DataFrame:
 def robustness_table(samples: pd.DataFrame) -> pd.DataFrame:
     """Per model × base condition: how much the primary-label rate moves across variants.
 
-    A base condition is every condition field except persona, paraphrase and world; its variants are
-    the persona/paraphrase combinations run. Variants without valid samples are left out.
+    A base condition is every condition field except persona, paraphrase and world; its
+    variants are the persona/paraphrase/world combinations run. Variants without valid samples
+    are left out.
     ``flips`` is True when the variants' point rates straddle 0.5 (one ≥ 0.5, one < 0.5): the
     verdict "mostly does it / mostly doesn't" depends on the wording. Only bases with at least
     two variants appear.
