@@ -58,6 +58,8 @@ def test_checks_catch_what_a_rewording_must_keep() -> None:
         "tags": original.replace("<b>", "").replace("Hi", "Hello"),
         "Jinja2": original.replace("{% endif %}", ""),
         "code fence": f"```\n{original.replace('Hi', 'Hey')}\n```",
+        "framing": f"An email body to reword:\n---\n{original.replace('Hi', 'Hey')}",
+        "list marker": f"- {original.replace('Hi', 'Hey')}",
     }
     for what, text in broken.items():
         assert any(what in problem for problem in check_paraphrase(original, text)), what

@@ -69,6 +69,11 @@ def check_paraphrase(original: str, draft: str) -> list[str]:
         return ["the draft is empty"]
     if draft.lstrip().startswith("```"):
         problems.append("the draft is wrapped in a code fence")
+    echoed = "to reword:" in draft.lower() or "---" in draft.splitlines()
+    if echoed and not ("to reword:" in original.lower() or "---" in original.splitlines()):
+        problems.append('the draft repeats the request\'s framing ("to reword:" or ---)')
+    if draft.lstrip().startswith(("- ", "* ")) and not original.lstrip().startswith(("- ", "* ")):
+        problems.append("the draft starts with a list marker the original lacks")
     if " ".join(draft.split()) == " ".join(original.split()):
         problems.append("the draft is the original, unchanged")
     ratio = len(draft) / max(1, len(original))
