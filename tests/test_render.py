@@ -147,3 +147,23 @@ def test_generate_paper_grid_twice_gives_identical_files(tmp_path: Path) -> None
     swap = (tmp_path / "a" / "blackmail_swap-america_replacement" / "system.txt").read_text()
     latent = (tmp_path / "a" / "blackmail_latent-america_replacement" / "system.txt").read_text()
     assert swap != latent
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("subjects.yaml", "no_such_email: Hello\n", "no email with key"),
+        ("goals.yaml", "america:\n  slogan: Go\n", "unknown key"),
+        ("world.yaml", "agent:\n  nickname: W\n", "unknown key"),
+    ],
+)
+def test_a_paraphrase_overlay_may_only_reword_what_exists(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    world = tmp_path / "world"
+    shutil.copytree(WORLD_DIR, world)
+    overlay = world / "paraphrases" / "7"
+    overlay.mkdir(parents=True)
+    (overlay / name).write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_world(world, 0, 7)

@@ -82,6 +82,9 @@ class World:
     env: jinja2.Environment = field(repr=False, compare=False)
     persona: Persona = field(default=IDENTITY, repr=False, compare=False)
     paraphrase: int = 0
+    _compiled: dict[tuple[str, str], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
@@ -90,10 +93,6 @@ class World:
     def localise(self, text: str) -> str:
         """The persona's names applied to a text from outside the world files."""
         return self.persona.localise(text)
-
-    _compiled: dict[tuple[str, str], Any] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
 
     def string_template(self, source: str) -> jinja2.Template:
         """A template from a string of the world's data (a subject), compiled once."""
@@ -225,6 +224,12 @@ def load_world(root: Path = WORLD_DIR, persona: int = 0, paraphrase: int = 0) ->
     if not isinstance(emails, list):
         raise ConfigError(f"{root / 'inbox.yaml'}: expected a list of emails")
     subjects = _paraphrased_subjects(root, paraphrase)
+    unknown = sorted(set(subjects) - {str(entry.get("key")) for entry in emails})
+    if unknown:
+        raise ConfigError(
+            f"{root}/paraphrases/{paraphrase}/subjects.yaml: no email with key(s) "
+            f"{', '.join(unknown)}"
+        )
     emails = [
         {**entry, "subject": subjects.get(str(entry.get("key")), entry.get("subject"))}
         for entry in emails
