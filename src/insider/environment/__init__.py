@@ -12,7 +12,6 @@ from insider.environment._solver import (
     REJECTED_KEY,
     EndReason,
     agentic_solver,
-    condition_from_metadata,
 )
 from insider.environment._tools import mailbox_tools
 
@@ -30,7 +29,6 @@ __all__ = [
     "Mailbox",
     "MailboxError",
     "agentic_solver",
-    "condition_from_metadata",
     "load_script",
     "mailbox_tools",
 ]

@@ -10,7 +10,7 @@ from inspect_ai.util import LimitExceededError, Store
 
 from insider.environment._mailbox import Mailbox
 from insider.environment._tools import mailbox_tools
-from insider.scenarios import Condition
+from insider.scenarios import condition_from_metadata
 from insider.scenarios._render import RenderedPrompt, render
 
 EndReason = Literal["done", "deadline", "turn_limit", "no_tool_call", "sample_limit", "error"]
@@ -20,15 +20,6 @@ READS_KEY = "insider:reads"
 REJECTED_KEY = "insider:rejected"
 END_REASON_KEY = "insider:end_reason"
 FINAL_STATE_KEY = "insider:environment"
-
-
-def condition_from_metadata(metadata: dict[str, Any]) -> Condition:
-    """The Condition a sample was built from (its fields are stored in the sample metadata)."""
-    fields = {name: metadata[name] for name in Condition.model_fields if name in metadata}
-    ablate = fields.get("ablate", ())
-    if isinstance(ablate, str):  # Condition.fields() joins it with commas for tables
-        fields["ablate"] = tuple(part for part in ablate.split(",") if part)
-    return Condition(**fields)
 
 
 def rendered_prompt(metadata: dict[str, Any]) -> RenderedPrompt:

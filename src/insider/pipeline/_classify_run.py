@@ -32,7 +32,7 @@ from insider.experiment import JudgeSpec
 from insider.pipeline._profile import our_world_profile
 from insider.run._logs import AgentSample, iter_agent_samples
 from insider.run._rundir import RunDir, atomic_write_text
-from insider.scenarios import Condition
+from insider.scenarios import Condition, condition_from_metadata
 from insider.scenarios._render import render, world_for
 
 BATCH = 32
@@ -74,13 +74,8 @@ def scoring_id(judges: Sequence[JudgeSpec], aggregation: str) -> str:
 
 def _condition(sample: AgentSample) -> Condition | None:
     """The sample's condition from its metadata; None for foreign metadata."""
-    fields = {
-        name: sample.metadata[name] for name in Condition.model_fields if name in sample.metadata
-    }
-    if "ablate" in fields and isinstance(fields["ablate"], str):
-        fields["ablate"] = tuple(part for part in fields["ablate"].split(",") if part)
     try:
-        return Condition.model_validate(fields)
+        return condition_from_metadata(sample.metadata)
     except ValueError:
         return None
 

@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import jinja2
 import yaml
@@ -27,6 +26,7 @@ from inspect_ai.model import GenerateConfig, Model
 
 from insider.errors import ConfigError
 from insider.run._rundir import atomic_write_text
+from insider.scenarios._render import _read_yaml
 from insider.scenarios._worlds import SHARED_DIR
 
 PROMPT = Path(__file__).with_name("paraphrase_prompt.j2")
@@ -94,13 +94,6 @@ def check_paraphrase(original: str, draft: str) -> list[str]:
     if Counter(_TAG.findall(draft)) != Counter(_TAG.findall(original)):
         problems.append("the <tags> differ from the original's")
     return problems
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
 
 
 def world_pieces(root: Path) -> list[Piece]:

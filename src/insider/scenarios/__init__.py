@@ -8,6 +8,7 @@ from insider.scenarios._conditions import (
     URGENCIES,
     Condition,
     ConditionGrid,
+    condition_from_metadata,
     content_hash,
     sample_id,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "URGENCIES",
     "Condition",
     "ConditionGrid",
+    "condition_from_metadata",
     "content_hash",
     "sample_id",
 ]

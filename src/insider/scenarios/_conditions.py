@@ -171,6 +171,18 @@ class Condition(BaseModel):
         return data
 
 
+def condition_from_metadata(metadata: Mapping[str, Any]) -> Condition:
+    """The Condition a sample was built from (its fields are stored in the sample metadata).
+
+    Raises ``ValueError`` (pydantic's ValidationError) for metadata that is not one of ours.
+    """
+    fields = {name: metadata[name] for name in Condition.model_fields if name in metadata}
+    ablate = fields.get("ablate", ())
+    if isinstance(ablate, str):  # Condition.fields() joins it with commas for tables
+        fields["ablate"] = tuple(part for part in ablate.split(",") if part)
+    return Condition(**fields)
+
+
 def sample_id(condition: Condition, index: int) -> str:
     """Stable sample id from condition and sample index; resumes and caches rely on it."""
     return f"{condition.condition_id}:{index:03d}"

@@ -16,7 +16,7 @@ import functools
 import random
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,12 +184,17 @@ def draw_persona(
     return Persona(number=number, people=drawn, replacements=tuple(sorted(table.items())))
 
 
-def localise_data(value: Any, persona: Persona) -> Any:
-    """Apply a persona's tokens to every string inside nested YAML data (keys untouched)."""
+def map_strings(value: Any, function: Callable[[str], str]) -> Any:
+    """Apply ``function`` to every string inside nested YAML data (keys untouched)."""
     if isinstance(value, str):
-        return persona.localise(value)
+        return function(value)
     if isinstance(value, Mapping):
-        return {key: localise_data(item, persona) for key, item in value.items()}
+        return {key: map_strings(item, function) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [localise_data(item, persona) for item in value]
+        return [map_strings(item, function) for item in value]
     return value
+
+
+def localise_data(value: Any, persona: Persona) -> Any:
+    """Apply a persona's tokens to every string inside nested YAML data."""
+    return map_strings(value, persona.localise)

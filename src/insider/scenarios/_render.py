@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict
 
 from insider.errors import ConfigError
 from insider.scenarios._conditions import GOAL_PAIRS, Condition, content_hash
-from insider.scenarios._persona import IDENTITY, Persona, draw_persona, localise_data, parse_pools
+from insider.scenarios._persona import (
+    IDENTITY,
+    Persona,
+    draw_persona,
+    localise_data,
+    map_strings,
+    parse_pools,
+)
 from insider.scenarios._worlds import SHARED_DIR, WORLD_DIR, WORLDS_DIR, paraphrase_count
 
 Mode = Literal["single_turn", "agentic"]
@@ -154,13 +161,9 @@ def _environment(root: Path, paraphrase: int, persona: Persona) -> jinja2.Enviro
 
 def _resolve_strings(value: Any, env: jinja2.Environment, context: Mapping[str, Any]) -> Any:
     """Render the Jinja2 in world.yaml strings (e.g. the secret names the persona's people)."""
-    if isinstance(value, str):
-        return env.from_string(value).render(context) if "{{" in value else value
-    if isinstance(value, Mapping):
-        return {key: _resolve_strings(item, env, context) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_resolve_strings(item, env, context) for item in value]
-    return value
+    return map_strings(
+        value, lambda text: env.from_string(text).render(context) if "{{" in text else text
+    )
 
 
 def _paraphrased_subjects(root: Path, paraphrase: int) -> Mapping[str, str]:
