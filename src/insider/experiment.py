@@ -7,10 +7,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from insider.errors import ConfigError
 from insider.scenarios._conditions import Condition, ConditionGrid, describe_validation_error
@@ -18,12 +27,114 @@ from insider.scenarios._conditions import Condition, ConditionGrid, describe_val
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+AGENT_PLACEHOLDERS = (
+    "python",
+    "mcp_url",
+    "mcp_config",
+    "system_prompt",
+    "task_prompt",
+    "prompt",
+    "system_prompt_file",
+    "task_prompt_file",
+    "prompt_file",
+)
+"""Names a command agent's command and args may hold as ``{name}`` (docs/agents.md)."""
+
+
+def _known_placeholders(text: str) -> str:
+    unknown = sorted(set(_PLACEHOLDER.findall(text)) - set(AGENT_PLACEHOLDERS))
+    if unknown:
+        raise ValueError(
+            f"unknown placeholder(s) {', '.join('{' + u + '}' for u in unknown)} in {text!r}; "
+            f"allowed: {', '.join('{' + p + '}' for p in AGENT_PLACEHOLDERS)}"
+        )
+    return text
+
+
+class CommandAgentSpec(BaseModel):
+    """An external agent program, launched once per episode and handed the MCP server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: str = Field(min_length=1, description="Program to run; {python} is insider's own")
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables")
+    cwd: str | None = Field(default=None, description="Working directory (default: the current)")
+    stdin: Literal["prompt", "task", "none"] = "prompt"
+    time_limit: int = Field(default=600, ge=1, le=86_400, description="Seconds per episode")
+    description: str = ""
+
+    @field_validator("command")
+    @classmethod
+    def _command_placeholders(cls, value: str) -> str:
+        return _known_placeholders(value)
+
+    @field_validator("args")
+    @classmethod
+    def _args_placeholders(cls, value: list[str]) -> list[str]:
+        return [_known_placeholders(arg) for arg in value]
+
+    def describe(self) -> str:
+        """One line for the report's "what was run"."""
+        line = " ".join([self.command, *self.args])
+        return f"{self.description} ({line})" if self.description else f"command: {line}"
+
+
+class PythonAgentSpec(BaseModel):
+    """A Python agent (another framework) run through Inspect's agent bridge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    python: str = Field(description="package.module:function, an async function of an episode")
+    time_limit: int = Field(default=600, ge=1, le=86_400, description="Seconds per episode")
+    description: str = ""
+
+    @field_validator("python")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        module, _, function = value.partition(":")
+        if (
+            not module
+            or not function.isidentifier()
+            or not all(part.isidentifier() for part in module.split("."))
+        ):
+            raise ValueError(f"{value!r} is not package.module:function")
+        return value
+
+    def describe(self) -> str:
+        """One line for the report's "what was run"."""
+        line = f"python agent {self.python} (Inspect agent bridge)"
+        return f"{self.description} ({line})" if self.description else line
+
+
+def _agent_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "command" if "command" in value else "python" if "python" in value else None
+    return "command" if isinstance(value, CommandAgentSpec) else "python"
+
+
+AgentSpec = Annotated[
+    Annotated[CommandAgentSpec, Tag("command")] | Annotated[PythonAgentSpec, Tag("python")],
+    Discriminator(
+        _agent_kind,
+        custom_error_type="agent_kind",
+        custom_error_message="an agent needs 'command' (a program) or 'python' (module:function)",
+    ),
+]
+
+
 class ModelSpec(BaseModel):
-    """One model under test: an Inspect model string plus generation settings."""
+    """One model under test: an Inspect model string plus generation settings.
+
+    With ``agent`` it is an agent instead: a command (``model`` is then ``agent/<label>``, a
+    name only) or a Python agent whose model calls go to ``model`` through Inspect's bridge.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="Inspect model string, e.g. openai/gpt-4.1 or llamacpp/smollm2")
+    agent: AgentSpec | None = Field(default=None, description="An agent to run instead")
     label: str | None = Field(default=None, description="Short name for tables and plots")
     base_url: str | None = None
     args: dict[str, Any] = Field(default_factory=dict, description="Provider model_args")
@@ -35,6 +146,24 @@ class ModelSpec(BaseModel):
     seed: int | None = None
     timeout: int | None = Field(default=None, ge=1, description="Seconds per model call")
     max_retries: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _agent_model_name(cls, data: Any) -> Any:
+        """A command agent calls no Inspect model: it is named ``agent/<label>`` in the logs."""
+        if not isinstance(data, dict) or not isinstance(data.get("agent"), dict):
+            return data
+        if "command" not in data["agent"]:
+            return data
+        if "model" in data:
+            raise ValueError("a command agent has no model: remove 'model' (name it with 'label')")
+        label = str(data.get("label") or "")
+        if not _ID_PATTERN.match(label):
+            raise ValueError(
+                f"a command agent needs a label of 1-80 letters, digits, '.', '_' or '-' "
+                f"(it names the agent in tables), got {label!r}"
+            )
+        return {**data, "model": f"agent/{label}"}
 
     @field_validator("model")
     @classmethod
@@ -49,6 +178,12 @@ class ModelSpec(BaseModel):
     @property
     def display_name(self) -> str:
         return self.label or self.model
+
+    @model_validator(mode="after")
+    def _python_agent_model(self) -> ModelSpec:
+        if isinstance(self.agent, PythonAgentSpec) and self.model.startswith("agent/"):
+            raise ValueError("a Python agent needs a real Inspect model in 'model'")
+        return self
 
 
 class JudgeSpec(BaseModel):
@@ -117,6 +252,12 @@ class ExperimentConfig(BaseModel):
                 f"{value!r} must be 1-80 letters, digits, '.', '_' or '-' (it names a directory)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _agents_are_agentic(self) -> ExperimentConfig:
+        if self.mode != "agentic" and any(spec.agent for spec in self.models):
+            raise ValueError("models: an agent works the mailbox with tools: set mode: agentic")
+        return self
 
     def expand(self) -> list[Condition]:
         return self.conditions.expand()

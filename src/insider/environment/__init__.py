@@ -12,6 +12,8 @@ from insider.environment._solver import (
     REJECTED_KEY,
     EndReason,
     agentic_solver,
+    rendered_prompt,
+    save_environment,
 )
 from insider.environment._tools import mailbox_tools
 
@@ -31,4 +33,6 @@ __all__ = [
     "agentic_solver",
     "load_script",
     "mailbox_tools",
+    "rendered_prompt",
+    "save_environment",
 ]

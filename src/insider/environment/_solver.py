@@ -39,8 +39,11 @@ def rendered_prompt(metadata: dict[str, Any]) -> RenderedPrompt:
     return prompt
 
 
-def save_environment(store: Store, mailbox: Mailbox, end_reason: EndReason) -> None:
-    """Write the action log, reads, refused calls and final state to the sample store."""
+def save_environment(store: Store, mailbox: Mailbox, end_reason: str) -> None:
+    """Write the action log, reads, refused calls and final state to the sample store.
+
+    ``end_reason`` is an ``EndReason`` here; agents served over MCP have their own.
+    """
     store.set(ACTION_LOG_KEY, [dict(entry) for entry in mailbox.log.actions])
     store.set(READS_KEY, [dict(entry) for entry in mailbox.log.reads])
     store.set(REJECTED_KEY, [dict(entry) for entry in mailbox.log.rejected])

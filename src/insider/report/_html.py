@@ -34,6 +34,7 @@ _VERDICT_KEYS = ("state", "decided_by", "reason", "rationale")
 _META_ORDER = (
     ("experiment_id", "Experiment"),
     ("models", "Models"),
+    ("agents", "Agents"),
     ("mode", "Mode"),
     ("n_conditions", "Conditions"),
     ("n_samples", "Samples"),

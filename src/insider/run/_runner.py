@@ -87,6 +87,10 @@ def check_models(config: ExperimentConfig) -> None:
         url = _base_url(spec)
         if url:
             _check_reachable(spec, url)
+        if spec.agent is not None:
+            from insider.agents import check_agent
+
+            check_agent(spec.agent)
 
 
 def _count_failed(logs: list[EvalLog]) -> tuple[int, int]:

@@ -84,7 +84,18 @@ def task_name(experiment_id: str, model_index: int) -> str:
 
 
 def mode_solver(config: ExperimentConfig, spec: ModelSpec) -> Solver:
-    """The solver of the experiment's mode: one generate call, or the multi-turn mail agent."""
+    """The solver of the experiment's mode: one generate call, or the multi-turn mail agent.
+
+    A model entry with ``agent:`` runs that agent on the mailbox instead (``insider.agents``).
+    """
+    if spec.agent is not None:
+        from insider.agents import agent_solver  # imports insider.environment: keep it lazy
+
+        return agent_solver(
+            spec.agent,
+            max_turns=config.agentic.max_turns,
+            minutes_per_turn=config.agentic.minutes_per_turn,
+        )
     if config.mode == "agentic":
         from insider.environment import agentic_solver  # imports insider.run: keep it lazy
 
@@ -114,6 +125,7 @@ def build_task(
             "experiment_id": config.id,
             "model_label": spec.display_name,
             "mode": config.mode,
+            **({"agent": spec.agent.describe()} if spec.agent else {}),
         },
         fail_on_error=False,
     )
