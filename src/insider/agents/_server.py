@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import anyio
 import mcp.types as types
 import uvicorn
 from mcp.server import Server, ServerRequestContext
@@ -138,14 +141,19 @@ def build_server(episode: Episode) -> Server[Any]:
 # --- stdio ---------------------------------------------------------------------------------
 
 
-async def serve_stdio(episode: Episode, grace: float = 5.0) -> None:
+async def serve_stdio(episode: Episode, grace: float = 5.0, stdout_fd: int | None = None) -> None:
     """Serve ``episode`` over this process's stdin/stdout until it ends or the client leaves.
 
-    Once the episode has ended the client has ``grace`` seconds to read its last answers and
+    ``stdout_fd`` is where the wire goes when the caller has moved fd 1 aside. Once the
+    episode has ended the client has ``grace`` seconds to read its last answers and
     disconnect. A client that disconnects first ends the episode as ``disconnected``.
     """
     server = build_server(episode)
-    async with stdio_server() as (read_stream, write_stream):
+    stdout = None
+    if stdout_fd is not None:
+        wire = os.fdopen(os.dup(stdout_fd), "wb")
+        stdout = anyio.wrap_file(io.TextIOWrapper(wire, encoding="utf-8"))
+    async with stdio_server(stdout=stdout) as (read_stream, write_stream):
         serving = asyncio.create_task(
             server.run(read_stream, write_stream, server.create_initialization_options())
         )

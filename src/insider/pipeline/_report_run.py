@@ -24,22 +24,27 @@ def _iter_transcripts(path: Path) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-def _log_dates(run_dir: RunDir) -> tuple[str, str]:
-    started, finished = [], []
+def _log_dates(run_dir: RunDir) -> tuple[str, str, list[str]]:
+    """First start, last finish, and the agents the logs name (task metadata ``agent``)."""
+    started, finished, agents = [], [], []
     for path in run_log_files(run_dir.logs):
         header = read_eval_log(str(path), header_only=True)
+        agent = (header.eval.metadata or {}).get("agent")
+        label = (header.eval.metadata or {}).get("model_label") or header.eval.model
+        if agent and f"{label}: {agent}" not in agents:
+            agents.append(f"{label}: {agent}")
         if header.stats.started_at:
             started.append(header.stats.started_at)
         if header.stats.completed_at:
             finished.append(header.stats.completed_at)
-    return (min(started) if started else "", max(finished) if finished else "")
+    return (min(started) if started else "", max(finished) if finished else "", agents)
 
 
 def run_meta(run_dir: RunDir, analysis: Analysis) -> dict[str, Any]:
     """What was run: shown at the top of the report."""
     config = load_run_experiment(run_dir)
-    started, finished = _log_dates(run_dir)
-    return {
+    started, finished, agents = _log_dates(run_dir)
+    meta: dict[str, Any] = {
         "experiment_id": config.id,
         "description": config.description,
         "models": ", ".join(spec.display_name for spec in config.models),
@@ -55,6 +60,9 @@ def run_meta(run_dir: RunDir, analysis: Analysis) -> dict[str, Any]:
         "finished": finished,
         "report_written": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if agents:
+        meta["agents"] = "; ".join(agents)
+    return meta
 
 
 def report_run(run_dir: RunDir, analysis: Analysis, transcripts: Path | None = None) -> Path:
