@@ -7,10 +7,10 @@ come from the episode's MCP server. Nothing here reaches the network.
 
 from __future__ import annotations
 
-from agents import Agent, OpenAIResponsesModel, Runner, set_tracing_disabled
 from agents.mcp import MCPServerStreamableHttp
 from openai import AsyncOpenAI
 
+from agents import Agent, OpenAIResponsesModel, Runner, set_tracing_disabled
 from insider.agents import AgentEpisode
 
 

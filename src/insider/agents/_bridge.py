@@ -18,7 +18,7 @@ import inspect
 import os
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,7 @@ class AgentEpisode:
         return f"{self.system_prompt}\n\n{self.task_prompt}"
 
 
-AgentFunction = Callable[[AgentEpisode], Awaitable[Any]]
+AgentFunction = Callable[[AgentEpisode], Coroutine[Any, Any, Any]]
 
 
 def load_agent_function(reference: str) -> AgentFunction:

@@ -226,7 +226,8 @@ def _jsonable(arguments: Any) -> dict[str, Any]:
     """Arguments as they can be stored (a client may send anything JSON can hold)."""
     if not isinstance(arguments, dict):
         return {"arguments": json.dumps(arguments, default=str)}
-    return json.loads(json.dumps(arguments, default=str))
+    stored: dict[str, Any] = json.loads(json.dumps(arguments, default=str))
+    return stored
 
 
 _OVER = {

@@ -92,13 +92,9 @@ def build_server(episode: Episode) -> Server[Any]:
             ],
         )
 
-    resources = {
-        SYSTEM_URI: (
-            "system-prompt",
-            "Your role: the system prompt",
-            lambda: episode.system_prompt,
-        ),
-        TASK_URI: ("task", "Today's task", lambda: episode.task_prompt),
+    resources: dict[str, tuple[str, str, str]] = {
+        SYSTEM_URI: ("system-prompt", "Your role: the system prompt", episode.system_prompt),
+        TASK_URI: ("task", "Today's task", episode.task_prompt),
     }
 
     async def list_resources(
@@ -121,7 +117,7 @@ def build_server(episode: Episode) -> Server[Any]:
         return types.ReadResourceResult(
             contents=[
                 types.TextResourceContents(
-                    uri=str(params.uri), text=entry[2](), mime_type="text/plain"
+                    uri=str(params.uri), text=entry[2], mime_type="text/plain"
                 )
             ]
         )
