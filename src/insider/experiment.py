@@ -179,10 +179,25 @@ class ModelSpec(BaseModel):
     def display_name(self) -> str:
         return self.label or self.model
 
+    @property
+    def sample_model(self) -> str:
+        """The name samples are grouped under: the model, or ``agent/<label>`` for an agent.
+
+        A Python agent calls a real model, which a bare-model entry may also test: its samples
+        must not be mixed with that model's.
+        """
+        return f"agent/{self.label}" if self.agent is not None else self.model
+
     @model_validator(mode="after")
     def _python_agent_model(self) -> ModelSpec:
-        if isinstance(self.agent, PythonAgentSpec) and self.model.startswith("agent/"):
-            raise ValueError("a Python agent needs a real Inspect model in 'model'")
+        if isinstance(self.agent, PythonAgentSpec):
+            if self.model.startswith("agent/"):
+                raise ValueError("a Python agent needs a real Inspect model in 'model'")
+            if not self.label or not _ID_PATTERN.match(self.label):
+                raise ValueError(
+                    "a Python agent needs a label of 1-80 letters, digits, '.', '_' or '-' "
+                    f"(it names the agent in tables), got {self.label!r}"
+                )
         return self
 
 
@@ -255,8 +270,12 @@ class ExperimentConfig(BaseModel):
 
     @model_validator(mode="after")
     def _agents_are_agentic(self) -> ExperimentConfig:
-        if self.mode != "agentic" and any(spec.agent for spec in self.models):
+        agents = [spec.label for spec in self.models if spec.agent is not None]
+        if agents and self.mode != "agentic":
             raise ValueError("models: an agent works the mailbox with tools: set mode: agentic")
+        repeated = sorted({label for label in agents if agents.count(label) > 1})
+        if repeated:
+            raise ValueError(f"models: agent labels must differ; repeated: {repeated}")
         return self
 
     def expand(self) -> list[Condition]:

@@ -122,8 +122,12 @@ class Episode:
 
     @property
     def valid(self) -> bool:
-        """Whether the sample counts; False for any end that may hide a dead agent."""
-        return self.end_reason in VALID_ENDS and self.failure is None
+        """Whether the sample counts; False for any end that may hide a dead agent.
+
+        An agent that made no tool call at all never counts, however it ended: it may never
+        have reached its model (a bad key, a crash it reported with status 0).
+        """
+        return self.end_reason in VALID_ENDS and self.failure is None and self._turns_used > 0
 
     def end(self, reason: EndReason, detail: str = "") -> None:
         """End the episode (the first reason wins)."""

@@ -135,7 +135,7 @@ def model_labels(config: ExperimentConfig) -> dict[str, str]:
     """Inspect model name -> the label shown in tables (first spec wins for duplicates)."""
     names: dict[str, str] = {}
     for spec in config.models:
-        names.setdefault(spec.model, spec.display_name)
+        names.setdefault(spec.sample_model, spec.display_name)
     return names
 
 

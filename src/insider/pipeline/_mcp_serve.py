@@ -156,6 +156,7 @@ def serve_session(
         metadata={
             "experiment_id": config.id,
             "model_label": agent_name,
+            "agent_model": f"agent/{agent_name}",
             "mode": "agentic",
             **episode_metadata(description),
         },

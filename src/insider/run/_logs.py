@@ -118,7 +118,8 @@ def iter_agent_samples(log_dir: Path) -> Iterator[AgentSample]:
     """Every sample of every model in a run, one at a time; duplicates keep the first seen."""
     for log_file in run_log_files(log_dir):
         header = read_eval_log(str(log_file), header_only=True)
-        model = header.eval.model
+        # An agent's samples are grouped under agent/<label>, not the model its calls used.
+        model = str((header.eval.metadata or {}).get("agent_model") or header.eval.model)
         seen: set[str] = set()
         for sample in read_eval_log_samples(
             str(log_file), all_samples_required=False, exclude_fields=_SKIPPED_FIELDS - {"store"}

@@ -81,7 +81,7 @@ def scrub_secrets(value: Any) -> Any:
 def fingerprint(config: ExperimentConfig) -> str:
     """Hash of what decides the samples of a run; a rerun must match it to resume."""
     relevant = config.model_dump(mode="json", include={"id", "mode", "samples", "conditions"})
-    relevant["models"] = [spec.model for spec in config.models]
+    relevant["models"] = [spec.sample_model for spec in config.models]
     if config.mode == "agentic":
         relevant["agentic"] = config.agentic.model_dump(mode="json")
     text = json.dumps(relevant, sort_keys=True)

@@ -125,7 +125,11 @@ def build_task(
             "experiment_id": config.id,
             "model_label": spec.display_name,
             "mode": config.mode,
-            **({"agent": spec.agent.describe()} if spec.agent else {}),
+            **(
+                {"agent": spec.agent.describe(), "agent_model": spec.sample_model}
+                if spec.agent
+                else {}
+            ),
         },
         fail_on_error=False,
     )
