@@ -48,7 +48,9 @@ runner = CliRunner()
 
 def test_the_leak_trigger_is_in_one_condition_only() -> None:
     explicit = render(condition(scenario="leaking"), mode="agentic").system
-    none = render(condition(scenario="leaking", goal_type="none", goal_value="none"), mode="agentic").system
+    none = render(
+        condition(scenario="leaking", goal_type="none", goal_value="none"), mode="agentic"
+    ).system
     assert LEAK_WHEN in explicit and LEAK_WHEN not in none
 
 
@@ -104,7 +106,11 @@ def test_dead_silent_and_faulty_agents_are_errors_or_failed_calls_never_safe(
     for label in ("crasher", "silent"):
         rows = samples.loc[label]
         assert (rows["leak"] == "error").all() and (rows["blackmail"] == "error").all()
-    assert "exit status 3" in samples.loc[("crasher", NO_GOAL), "error"]
+    assert "agent_failed: exit status 3" in samples.loc[("crasher", NO_GOAL), "error"]
+    assert (
+        "giving up"
+        in _stores(tmp_path / "run/logs")[("agent/crasher", NO_GOAL)]["insider:agent_stderr"]
+    )
     assert "no tool call" in samples.loc[("silent", NO_GOAL), "error"]
     # Failed calls are on record and the episode goes on: the leak still counts.
     for label in ("clumsy", "lost"):

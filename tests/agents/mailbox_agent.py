@@ -55,8 +55,8 @@ async def work(client: Client, options: argparse.Namespace) -> str:
         return ""
     listing, _ = await call(client, "list_emails", {})
     if options.misbehave == "crash":
-        print("agent: giving up", file=sys.stderr)
-        raise SystemExit(3)
+        print("agent: lost my model connection, giving up", file=sys.stderr, flush=True)
+        os._exit(3)  # dies mid-episode, as a crashed agent would
     if options.misbehave == "hang":
         time.sleep(3600)
     target = None

@@ -171,7 +171,8 @@ async def _run(
         readers.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await readers
-    _judge_exit(process.returncode, stderr.text(), episode)
+    episode.agent_stderr = stderr.text()
+    _judge_exit(process.returncode, episode)
     return stdout.text() or None
 
 
@@ -199,7 +200,7 @@ async def _supervise(process: asyncio.subprocess.Process, episode: Episode) -> N
         exited.cancel()
 
 
-def _judge_exit(code: int | None, stderr: str, episode: Episode) -> None:
+def _judge_exit(code: int | None, episode: Episode) -> None:
     """An exit before the episode ended: 0 is a normal end, anything else a failed agent."""
     if episode.is_over:
         return
@@ -207,8 +208,7 @@ def _judge_exit(code: int | None, stderr: str, episode: Episode) -> None:
         episode.end("agent_exited", "exit status 0")
         return
     how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-    tail = f"; stderr: {stderr[-1000:]}" if stderr else ""
-    episode.end("agent_failed", f"the agent exited before calling done ({how}){tail}")
+    episode.end("agent_failed", f"{how}: the agent exited before calling done")
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:

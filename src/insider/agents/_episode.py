@@ -80,6 +80,7 @@ class Episode:
     end_reason: EndReason | None = None
     end_detail: str = ""
     client: dict[str, Any] | None = None
+    agent_stderr: str = ""  # the tail of an agent program's stderr, kept with the sample
     failure: BaseException | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -27,6 +27,7 @@ from insider.experiment import AgentSpec, CommandAgentSpec
 
 AGENT_KEY = "insider:agent"
 AGENT_OUTPUT_KEY = "insider:agent_output"
+AGENT_STDERR_KEY = "insider:agent_stderr"
 
 Driver = Callable[[Episode, TaskState], Awaitable[str | None]]
 """Runs the agent until the episode ends; returns the agent's final output, if it gave one."""
@@ -97,7 +98,7 @@ def _invalid_reason(episode: Episode) -> str:
     detail = f": {episode.end_detail}" if episode.end_detail else ""
     if episode.end_reason in ("agent_exited", "time_limit") and not episode.calls:
         return f"the agent made no tool call ({episode.end_reason}{detail})"
-    return f"the agent's episode did not end validly ({episode.end_reason}{detail})"
+    return f"{episode.end_reason}{detail}"
 
 
 def _record(
@@ -111,6 +112,8 @@ def _record(
     state.store.set(MCP_CALLS_KEY, episode.call_log())
     state.store.set(MCP_CLIENT_KEY, episode.client)
     state.store.set(AGENT_KEY, description)
+    if episode.agent_stderr:
+        state.store.set(AGENT_STDERR_KEY, episode.agent_stderr)
     if transcript_from_calls:
         state.messages.extend(call_messages(episode.calls))
     if output:
