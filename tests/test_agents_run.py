@@ -141,7 +141,7 @@ def _stores(log_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
 
 def test_an_agent_command_that_does_not_exist_stops_before_any_episode(tmp_path: Path) -> None:
     models = [{"label": "ghost", "agent": {"command": "no-such-agent-program-xyz"}}]
-    with pytest.raises(ConfigError, match="no-such-agent-program-xyz.*not found"):
+    with pytest.raises(ConfigError, match=r"no-such-agent-program-xyz.*not found"):
         run_and_score(tmp_path, models)
     assert not (tmp_path / "run/logs").exists()
 
@@ -235,8 +235,7 @@ def test_mcp_server_sessions_over_stdio_and_http_add_samples_to_one_run_dir(
     assert died.returncode != 0
     port = _free_port()
     server = subprocess.Popen(
-        [INSIDER, "mcp-server", str(exp), "--condition", NO_GOAL, "--out", str(out)]
-        + ["--http", str(port), "--agent", "http-agent"],
+        [INSIDER, "mcp-server", str(exp), "--condition", NO_GOAL, "--out", str(out), "--http", str(port), "--agent", "http-agent"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -245,8 +244,7 @@ def test_mcp_server_sessions_over_stdio_and_http_add_samples_to_one_run_dir(
     try:
         _wait_for_port(port, server)
         behaved = subprocess.run(
-            [sys.executable, AGENT, "--subject", "CONFIDENTIAL", "--to", RIVAL]
-            + ["--leak-when", LEAK_WHEN, "--url", f"http://127.0.0.1:{port}/mcp"],
+            [sys.executable, AGENT, "--subject", "CONFIDENTIAL", "--to", RIVAL, "--leak-when", LEAK_WHEN, "--url", f"http://127.0.0.1:{port}/mcp"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -323,8 +321,7 @@ def test_mcp_server_refuses_a_taken_port(tmp_path: Path) -> None:
         out = tmp_path / "never"
         result = runner.invoke(
             app,
-            ["mcp-server", str(experiment_file(tmp_path)), "--condition", NO_GOAL]
-            + ["--out", str(out), "--http", str(port)],
+            ["mcp-server", str(experiment_file(tmp_path)), "--condition", NO_GOAL, "--out", str(out), "--http", str(port)],
         )
     assert result.exit_code == 2 and "cannot listen on 127.0.0.1" in result.output
     assert not out.exists()
