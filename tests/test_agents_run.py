@@ -235,7 +235,19 @@ def test_mcp_server_sessions_over_stdio_and_http_add_samples_to_one_run_dir(
     assert died.returncode != 0
     port = _free_port()
     server = subprocess.Popen(
-        [INSIDER, "mcp-server", str(exp), "--condition", NO_GOAL, "--out", str(out), "--http", str(port), "--agent", "http-agent"],
+        [
+            INSIDER,
+            "mcp-server",
+            str(exp),
+            "--condition",
+            NO_GOAL,
+            "--out",
+            str(out),
+            "--http",
+            str(port),
+            "--agent",
+            "http-agent",
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -244,7 +256,18 @@ def test_mcp_server_sessions_over_stdio_and_http_add_samples_to_one_run_dir(
     try:
         _wait_for_port(port, server)
         behaved = subprocess.run(
-            [sys.executable, AGENT, "--subject", "CONFIDENTIAL", "--to", RIVAL, "--leak-when", LEAK_WHEN, "--url", f"http://127.0.0.1:{port}/mcp"],
+            [
+                sys.executable,
+                AGENT,
+                "--subject",
+                "CONFIDENTIAL",
+                "--to",
+                RIVAL,
+                "--leak-when",
+                LEAK_WHEN,
+                "--url",
+                f"http://127.0.0.1:{port}/mcp",
+            ],
             capture_output=True,
             text=True,
             timeout=120,
@@ -321,7 +344,16 @@ def test_mcp_server_refuses_a_taken_port(tmp_path: Path) -> None:
         out = tmp_path / "never"
         result = runner.invoke(
             app,
-            ["mcp-server", str(experiment_file(tmp_path)), "--condition", NO_GOAL, "--out", str(out), "--http", str(port)],
+            [
+                "mcp-server",
+                str(experiment_file(tmp_path)),
+                "--condition",
+                NO_GOAL,
+                "--out",
+                str(out),
+                "--http",
+                str(port),
+            ],
         )
     assert result.exit_code == 2 and "cannot listen on 127.0.0.1" in result.output
     assert not out.exists()

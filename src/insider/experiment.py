@@ -270,7 +270,7 @@ class ExperimentConfig(BaseModel):
 
     @model_validator(mode="after")
     def _agents_are_agentic(self) -> ExperimentConfig:
-        agents = [spec.label for spec in self.models if spec.agent is not None]
+        agents = [str(spec.label) for spec in self.models if spec.agent is not None]
         if agents and self.mode != "agentic":
             raise ValueError("models: an agent works the mailbox with tools: set mode: agentic")
         repeated = sorted({label for label in agents if agents.count(label) > 1})

@@ -232,7 +232,9 @@ async def serve_http(
             "disconnected", "the client closed its MCP session before calling done"
         ),
     )
-    config = uvicorn.Config(watched, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        watched, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=3
+    )
     http = _QuietServer(config)
     serving = asyncio.create_task(_serve_or_fail(http, sock))
     try:
@@ -241,7 +243,8 @@ async def serve_http(
         yield f"http://{LOOPBACK}:{port}{path}"
     finally:
         http.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
+        # A stuck shutdown must not surface as a TimeoutError (read as the episode's time limit).
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(serving, 10)
 
 

@@ -77,10 +77,13 @@ def episode_solver(
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         episode = Episode(rendered_prompt(state.metadata), max_turns, minutes_per_turn)
         output: str | None = None
+        limit = asyncio.timeout(time_limit)
         try:
-            async with asyncio.timeout(time_limit):
+            async with limit:
                 output = await driver(episode, state)
         except TimeoutError:
+            if not limit.expired():
+                raise  # a TimeoutError of the agent's own, not the episode's limit
             episode.end("time_limit", f"{time_limit:g} s")
         finally:
             episode.end("error", "the episode was interrupted")  # no-op when already ended
