@@ -39,7 +39,7 @@ RAW_CLIENT = """
 import asyncio, json, sys, time
 import httpx2
 from insider.experiment import load_experiment
-from insider.scenarios._render import render
+from insider.scenarios import render
 
 path, base_url, samples, connections = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 config = load_experiment(__import__("pathlib").Path(path))

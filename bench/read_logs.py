@@ -23,8 +23,7 @@ from typing import Any
 from inspect_ai.model import ModelOutput, ModelUsage
 
 from insider.experiment import ExperimentConfig
-from insider.pipeline import classify_run, our_world_profile
-from insider.pipeline._analyze_run import analyze_run
+from insider.pipeline import analyze_run, classify_run, our_world_profile
 from insider.run import prepare_run_dir, run_experiment
 
 ANSWER = "<scratchpad>Weighing it.</scratchpad>\n<email>\nto: samir.qureshi@ferrowen.com\nsubject: Update\nbody:\nAll on track.\n</email>"

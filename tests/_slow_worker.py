@@ -15,9 +15,7 @@ from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput,
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from insider.experiment import ExperimentConfig
-from insider.run._engine import current_sample_id
-from insider.run._rundir import prepare_run_dir
-from insider.run._runner import run_experiment
+from insider.run import current_sample_id, prepare_run_dir, run_experiment
 
 from .scripted import output
 

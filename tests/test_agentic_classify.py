@@ -8,9 +8,7 @@ from typing import Any
 
 from insider.classify import judge_id
 from insider.experiment import ExperimentConfig, JudgeSpec
-from insider.pipeline import classify_run, our_world_profile
-from insider.pipeline._analyze_run import analyze_run
-from insider.pipeline._report_run import report_run
+from insider.pipeline import analyze_run, classify_run, our_world_profile, report_run
 from insider.run import prepare_run_dir, run_experiment
 from insider.scenarios import Condition
 

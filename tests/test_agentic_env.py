@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from insider.classify._types import Action
+from insider.classify import Action
 from insider.environment import Mailbox, MailboxError, load_script
 from insider.environment._script import SCRIPT_FILE
 from insider.errors import ConfigError
-from insider.scenarios._render import World, load_world, render
+from insider.scenarios import World, load_world, render
 
 from .scripted import condition
 

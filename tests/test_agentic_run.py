@@ -23,8 +23,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolCall, ToolChoice, ToolInfo
 
-from insider.classify import classify_sample
-from insider.classify._types import Action
+from insider.classify import Action, classify_sample
 from insider.environment import (
     END_REASON_KEY,
     FINAL_STATE_KEY,
@@ -33,10 +32,8 @@ from insider.environment import (
     agentic_solver,
 )
 from insider.pipeline import our_world_profile
-from insider.run._logs import AgentSample, iter_agent_samples
-from insider.run._task import build_samples, derived_seed
-from insider.scenarios import Condition
-from insider.scenarios._render import load_world, render
+from insider.run import AgentSample, build_samples, iter_agent_samples
+from insider.scenarios import Condition, derived_seed, load_world, render
 
 from .scripted import condition
 

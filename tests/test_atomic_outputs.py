@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from insider.pipeline._analyze_run import write_table
-from insider.run._rundir import atomic_write_text
+from insider.files import FILE_MODE, atomic_text_file, atomic_write_bytes, atomic_write_text
+from insider.pipeline import write_table
 
 
 def test_a_failed_table_write_keeps_the_old_table(
@@ -36,8 +36,31 @@ def test_atomic_text_leaves_no_partial_file(
     def interrupted(_: int) -> None:
         raise OSError("interrupted")
 
-    monkeypatch.setattr("insider.run._rundir.os.fsync", interrupted)
+    monkeypatch.setattr("insider.files.os.fsync", interrupted)
     with pytest.raises(OSError, match="interrupted"):
         atomic_write_text(target, "new " * 10_000)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_a_failed_streamed_write_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "transcripts.jsonl"
+    atomic_write_text(target, "old\n")
+    with pytest.raises(RuntimeError, match="reader failed"), atomic_text_file(target) as handle:
+        handle.write("half of the new file\n")
+        raise RuntimeError("reader failed")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["transcripts.jsonl"]
+
+
+def test_every_writer_gives_the_one_file_mode(tmp_path: Path) -> None:
+    assert FILE_MODE == 0o644
+    atomic_write_text(tmp_path / "meta.json", "{}")
+    atomic_write_bytes(tmp_path / "report.html", b"<html></html>")
+    with atomic_text_file(tmp_path / "transcripts.jsonl") as handle:
+        handle.write("{}\n")
+    write_table(pd.DataFrame({"a": [1]}), tmp_path, "rates")
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == dict.fromkeys(
+        ["meta.json", "report.html", "transcripts.jsonl", "rates.csv", "rates.parquet"], 0o644
+    )

@@ -7,14 +7,9 @@ import time
 
 import pytest
 
-from insider.classify import (
-    Action,
-    extract_evidence,
-    parse_addresses,
-    parse_single_turn,
-    parse_tool_calls,
-    visible_prose,
-)
+from insider.classify import Action, extract_evidence, parse_single_turn, parse_tool_calls
+from insider.classify._evidence import visible_prose
+from insider.scenarios import parse_addresses
 
 EXEC = "piers.landry@corvaneharbour.com"
 RIVAL = "t.abernethy@quillonmarine.com"

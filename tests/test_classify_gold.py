@@ -15,7 +15,6 @@ from insider.classify import (
     LABELS,
     GoldReport,
     GoldTranscript,
-    JudgeReply,
     LabelState,
     NeedsJudge,
     WorldProfile,
@@ -24,11 +23,11 @@ from insider.classify import (
     extract_evidence,
     load_gold,
     load_profile,
-    scripted_judge,
     validate_judges,
 )
 from insider.errors import ConfigError
-from insider.pipeline._profile import shipped_gold_sets
+from insider.pipeline import shipped_gold_sets
+from insider.testing import JudgeReply, scripted_judge
 
 GOLD_DIR = Path(insider.classify.__file__).parent / "gold"
 GOLD_PATH = GOLD_DIR / "gold.jsonl"

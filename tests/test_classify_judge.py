@@ -35,9 +35,9 @@ from insider.classify import (
     judge_panel,
     load_profile,
     parse_judge_output,
-    scripted_judge,
 )
 from insider.errors import ConfigError
+from insider.testing import scripted_judge
 
 GOLD_DIR = Path(insider.classify.__file__).parent / "gold"
 PROFILE = load_profile(GOLD_DIR / "profile.yaml")

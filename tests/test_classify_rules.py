@@ -18,12 +18,11 @@ from insider.classify import (
     WorldProfile,
     decide_by_evidence,
     load_profile,
-    normalise_code,
     parse_single_turn,
 )
 from insider.classify._rules import copies_verbatim, mentions
 from insider.pipeline import our_world_profile
-from insider.scenarios._render import load_world, render
+from insider.scenarios import load_world, normalise_code, render
 
 from .scripted import condition
 

@@ -26,13 +26,20 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 
 from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
-from insider.run._engine import current_sample_id
+from insider.run import (
+    RunDir,
+    build_samples,
+    current_sample_id,
+    iter_agent_samples,
+    prepare_run_dir,
+    render_all,
+    run_experiment,
+    run_log_files,
+    task_name,
+)
 from insider.run._engine_log import FlushPolicy
 from insider.run._engine_progress import LineProgress, NoProgress, make_progress
-from insider.run._logs import iter_agent_samples, run_log_files
-from insider.run._rundir import RunDir, prepare_run_dir
-from insider.run._runner import render_all, run_experiment
-from insider.run._task import build_samples, derived_seed, task_name
+from insider.scenarios import derived_seed
 
 from .scripted import Responder, mock_model, output
 

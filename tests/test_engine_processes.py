@@ -14,11 +14,8 @@ from inspect_ai.log import EvalSample, read_eval_log
 from inspect_ai.model import ModelOutput
 
 from insider.errors import RunError
-from insider.run import _engine_shards
-from insider.run._engine import current_sample_id
+from insider.run import _engine_shards, current_sample_id, run_experiment, run_log_files
 from insider.run._engine_shards import connection_share, shard_samples
-from insider.run._logs import run_log_files
-from insider.run._runner import run_experiment
 from insider.testing import FakeModelServer
 
 from .scripted import mock_model, output
@@ -117,8 +114,8 @@ import asyncio, sys
 from pathlib import Path
 import nest_asyncio2
 from insider.experiment import ExperimentConfig
-from insider.run._rundir import prepare_run_dir
-from insider.run._runner import run_experiment
+from insider.run import prepare_run_dir
+from insider.run import run_experiment
 
 nest_asyncio2.apply()  # as Inspect does for its sync API: asyncio.run reuses the current loop
 asyncio.run(asyncio.sleep(0))  # which now exists before the fork

@@ -31,9 +31,14 @@ from insider.classify import (
 )
 from insider.environment import Mailbox
 from insider.pipeline import our_world_profile
-from insider.scenarios import Condition, ConditionGrid
-from insider.scenarios._render import LEVERAGE_ROLES, load_world, render
-from insider.scenarios._worlds import WORLDS_DIR
+from insider.scenarios import (
+    LEVERAGE_ROLES,
+    WORLDS_DIR,
+    Condition,
+    ConditionGrid,
+    load_world,
+    render,
+)
 
 from .test_classify_gold import gold_judge
 

@@ -8,10 +8,8 @@ from typing import Any
 import pytest
 
 from insider.experiment import ExperimentConfig
-from insider.pipeline import classify_run, our_world_profile
-from insider.pipeline._analyze_run import analyze_run
-from insider.run import prepare_run_dir, run_experiment
-from insider.run._logs import iter_agent_samples
+from insider.pipeline import analyze_run, classify_run, our_world_profile
+from insider.run import iter_agent_samples, prepare_run_dir, run_experiment
 
 pytestmark = pytest.mark.local_model
 

@@ -30,7 +30,7 @@ from insider.run._local import (
     LocalModelError,
     completion_request,
     llama_messages,
-    parse_tool_calls,
+    parse_reply,
     resolve_gguf,
     settings_from_args,
     smollm2_gguf,
@@ -53,7 +53,7 @@ TOOLS = [
 
 
 def test_a_bare_call_is_parsed() -> None:
-    reply = parse_tool_calls('{"tool": "read_email", "arguments": {"id": 3}}', TOOLS)
+    reply = parse_reply('{"tool": "read_email", "arguments": {"id": 3}}', TOOLS)
     assert [(c.function, c.arguments) for c in reply.tool_calls] == [("read_email", {"id": 3})]
     assert reply.content == ""
 
@@ -67,7 +67,7 @@ def test_a_bare_call_is_parsed() -> None:
     ],
 )
 def test_fenced_tagged_and_variant_calls_are_parsed_and_prose_kept(text: str) -> None:
-    reply = parse_tool_calls(text, TOOLS)
+    reply = parse_reply(text, TOOLS)
     assert [(c.function, c.arguments) for c in reply.tool_calls] == [("read_email", {"id": 3})]
     assert reply.content == "Let me look."
 
@@ -76,7 +76,7 @@ def test_several_calls_get_distinct_ids() -> None:
     text = (
         '{"tool": "list_emails", "arguments": {}}\n{"tool": "read_email", "arguments": {"id": 1}}'
     )
-    calls = parse_tool_calls(text, TOOLS).tool_calls
+    calls = parse_reply(text, TOOLS).tool_calls
     assert [c.function for c in calls] == ["list_emails", "read_email"]
     assert len({c.id for c in calls}) == 2
 
@@ -94,7 +94,7 @@ def test_several_calls_get_distinct_ids() -> None:
     ],
 )
 def test_junk_and_unknown_tools_stay_plain_text(text: str) -> None:
-    reply = parse_tool_calls(text, TOOLS)
+    reply = parse_reply(text, TOOLS)
     assert reply.tool_calls == []
     assert reply.content == text
 

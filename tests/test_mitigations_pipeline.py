@@ -19,12 +19,9 @@ from inspect_ai.model import get_model
 from insider.analyze import gate_table, newcombe
 from insider.classify import classify_sample
 from insider.experiment import ExperimentConfig
-from insider.pipeline import classify_run, our_world_profile
-from insider.pipeline._analyze_run import analyze_run
-from insider.pipeline._report_run import report_run
-from insider.run._rundir import prepare_run_dir
-from insider.run._runner import run_experiment
-from insider.scenarios._render import load_world
+from insider.pipeline import analyze_run, classify_run, our_world_profile, report_run
+from insider.run import prepare_run_dir, run_experiment
+from insider.scenarios import load_world
 
 from .scripted import output
 

@@ -9,8 +9,14 @@ import yaml
 
 from insider.classify import extract_evidence
 from insider.environment import Mailbox
-from insider.scenarios import Condition, ConditionGrid
-from insider.scenarios._render import WORLD_DIR, RenderedPrompt, load_world, render
+from insider.scenarios import (
+    WORLD_DIR,
+    Condition,
+    ConditionGrid,
+    RenderedPrompt,
+    load_world,
+    render,
+)
 
 from .scripted import condition as cond
 

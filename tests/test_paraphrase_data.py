@@ -18,9 +18,16 @@ from typing import Any
 import pytest
 import yaml
 
-from insider.scenarios import Condition
-from insider.scenarios._render import Mode, RenderedPrompt, load_world, render
-from insider.scenarios._worlds import SHARED_DIR, WORLDS_DIR, paraphrase_count
+from insider.scenarios import (
+    SHARED_DIR,
+    WORLDS_DIR,
+    Condition,
+    Mode,
+    RenderedPrompt,
+    load_world,
+    paraphrase_count,
+    render,
+)
 
 WORLD = WORLDS_DIR / "ferrowen"
 OVERLAYS = [1, 2]

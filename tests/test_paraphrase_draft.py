@@ -13,8 +13,7 @@ from typer.testing import CliRunner
 
 from insider.cli import app
 from insider.pipeline._paraphrase import check_paraphrase, draft_overlay, world_pieces
-from insider.scenarios._render import load_world, render
-from insider.scenarios._worlds import WORLD_DIR
+from insider.scenarios import WORLD_DIR, load_world, render
 
 from .scripted import condition, output
 

@@ -15,12 +15,9 @@ from typer.testing import CliRunner
 
 from insider.cli import app
 from insider.experiment import ExperimentConfig, JudgeSpec
-from insider.pipeline import classify_run, our_world_profile
-from insider.pipeline._analyze_run import analyze_run
-from insider.pipeline._report_run import report_run
-from insider.run._rundir import prepare_run_dir
-from insider.run._runner import run_experiment
-from insider.scenarios._render import load_world
+from insider.pipeline import analyze_run, classify_run, our_world_profile, report_run
+from insider.run import prepare_run_dir, run_experiment
+from insider.scenarios import load_world
 
 from .scripted import output
 

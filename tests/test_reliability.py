@@ -12,8 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from insider.cli import app
-from insider.scenarios import Condition
-from insider.scenarios._render import render
+from insider.scenarios import Condition, render
 from insider.testing import FakeModelServer, FaultKind, Faults
 
 runner = CliRunner()

@@ -11,8 +11,7 @@ from typer.testing import CliRunner
 
 from insider.cli import app
 from insider.errors import ConfigError
-from insider.scenarios import Condition
-from insider.scenarios._render import WORLD_DIR, load_world, render
+from insider.scenarios import WORLD_DIR, Condition, load_world, render
 
 from .scripted import condition
 

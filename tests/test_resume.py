@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from insider.run._logs import iter_agent_samples
+from insider.run import iter_agent_samples
 
 ROOT = Path(__file__).parents[1]
 

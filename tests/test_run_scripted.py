@@ -11,9 +11,7 @@ from inspect_ai.log import list_eval_logs, read_eval_log
 
 from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
-from insider.run._logs import iter_agent_samples
-from insider.run._rundir import prepare_run_dir
-from insider.run._runner import run_experiment
+from insider.run import iter_agent_samples, prepare_run_dir, run_experiment
 
 from .scripted import by_scenario, mock_model
 
@@ -104,7 +102,7 @@ def test_secrets_are_not_written_with_the_experiment(tmp_path: Path) -> None:
 
 
 def test_scrub_keeps_generation_settings_and_removes_credentials() -> None:
-    from insider.run._rundir import scrub_secrets
+    from insider.run import scrub_secrets
 
     scrubbed = scrub_secrets(
         {

@@ -103,8 +103,8 @@ def generate(
 ) -> None:
     """Render every condition into a folder: system prompt, user prompt, emails, metadata."""
     from insider.experiment import load_experiment
-    from insider.run._runner import render_all
-    from insider.scenarios._generate import write_conditions
+    from insider.run import render_all
+    from insider.scenarios import write_conditions
 
     config = load_experiment(file)
     prompts = render_all(config)  # all rendered first: bad input writes nothing
@@ -151,7 +151,7 @@ def run(
     import yaml
 
     from insider.experiment import load_experiment
-    from insider.run._rundir import default_run_dir, prepare_run_dir
+    from insider.run import default_run_dir, prepare_run_dir
 
     config = load_experiment(file)
     if dry_run:
@@ -172,8 +172,7 @@ def _display(value: str | None) -> Any:
 
 
 def _print_dry_run(config: Any, prices_file: Path | None) -> None:
-    from insider.run._dryrun import CHARS_PER_TOKEN, estimate, load_prices
-    from insider.run._runner import render_all
+    from insider.run import CHARS_PER_TOKEN, estimate, load_prices, render_all
 
     prompts = render_all(config)
     estimates = estimate(config, prompts, load_prices(prices_file))
@@ -200,7 +199,7 @@ def _print_dry_run(config: Any, prices_file: Path | None) -> None:
 def _run_pipeline(
     config: Any, run_dir: Any, *, display: Any, analyze_after: bool, processes: int = 1
 ) -> None:
-    from insider.run._runner import run_experiment
+    from insider.run import run_experiment
 
     summary = run_experiment(config, run_dir, display=display, processes=processes)
     console.print(
@@ -219,9 +218,7 @@ def _run_pipeline(
 def _classify_analyze_report(
     run_dir: Any, judges: Any, aggregation: str, judge_id: str | None
 ) -> None:
-    from insider.pipeline import classify_run, our_world_profile
-    from insider.pipeline._analyze_run import TABLES, analyze_run
-    from insider.pipeline._report_run import report_run
+    from insider.pipeline import TABLES, analyze_run, classify_run, our_world_profile, report_run
 
     scoring = classify_run(run_dir, judges, aggregation, our_world_profile())
     _print_scoring(scoring)
@@ -345,7 +342,7 @@ RunDirArgument = Annotated[Path, typer.Argument(help="A run directory (runs/<exp
 
 
 def _existing_run_dir(path: Path) -> Any:
-    from insider.run._rundir import RunDir, read_marker
+    from insider.run import RunDir, read_marker
 
     read_marker(path)
     return RunDir(path)
@@ -403,7 +400,7 @@ def classify(
 def _classify_foreign(
     transcripts: Path, world: Path | None, judges: Any, aggregation: str, out: Path | None
 ) -> None:
-    from insider.pipeline._foreign import classify_foreign
+    from insider.pipeline import classify_foreign
 
     if world is None:
         raise ConfigError("--transcripts needs --world WORLD.yaml (see docs/transcripts.md)")
@@ -426,7 +423,7 @@ def analyze(
     """The tables, as Parquet and CSV: samples, rates (Wilson 95 %), contrasts (Newcombe 95 %),
     eval awareness, robustness across variants, and the approval gate (attempted vs executed).
     """
-    from insider.pipeline._analyze_run import analyze_run
+    from insider.pipeline import analyze_run
 
     analysis = analyze_run(_existing_run_dir(run_dir), judge_id, out)
     _print_headline(analysis)
@@ -443,8 +440,7 @@ def report(
     ] = None,
 ) -> None:
     """Write RUN_DIR/report.html (self-contained, offline) and figures/ as SVG and PNG."""
-    from insider.pipeline._analyze_run import analyze_run
-    from insider.pipeline._report_run import report_run
+    from insider.pipeline import analyze_run, report_run
 
     directory = _existing_run_dir(run_dir)
     analysis = analyze_run(directory, judge_id)
@@ -477,11 +473,10 @@ def validate_judges(
     """
     import asyncio
 
-    from insider.classify import load_profile
+    from insider.classify import GOLD_DIR, load_profile
     from insider.classify import validate_judges as run_validation
     from insider.experiment import JudgeSpec
-    from insider.pipeline._classify_run import judge_models
-    from insider.pipeline._profile import GOLD_DIR, shipped_gold_sets
+    from insider.pipeline import judge_models, shipped_gold_sets
 
     if gold is not None:
         sets = [(gold.name, gold, load_profile(profile or GOLD_DIR / "profile.yaml"))]
@@ -551,8 +546,8 @@ def paraphrase(
     from inspect_ai.model import GenerateConfig, get_model
     from rich.progress import Progress
 
-    from insider.pipeline._paraphrase import draft_overlay, world_pieces
-    from insider.scenarios._worlds import WORLDS_DIR, world_names
+    from insider.pipeline import draft_overlay, world_pieces
+    from insider.scenarios import WORLDS_DIR, world_names
 
     if world not in world_names():
         raise ConfigError(f"unknown world {world!r}; allowed: {', '.join(world_names())}")
@@ -592,7 +587,7 @@ def demo(
     import yaml
 
     from insider.experiment import load_experiment
-    from insider.run._rundir import prepare_run_dir
+    from insider.run import prepare_run_dir
 
     demo_file = Path(__file__).with_name("demo.yaml")
     config = load_experiment(demo_file)

@@ -1,6 +1,12 @@
-"""Exception types that the CLI maps to exit codes."""
+"""Exception types that the CLI maps to exit codes, and how a validation error reads."""
 
 from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class InsiderError(Exception):
@@ -16,3 +22,18 @@ class ConfigError(InsiderError):
 
 class RunError(InsiderError):
     """The work itself failed (exit code 1)."""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One readable line per problem: the field path, what was wrong, the allowed values."""
+    lines = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"]
+        if error["type"] == "literal_error":
+            expected = error.get("ctx", {}).get("expected", "")
+            message = f"{json.dumps(error.get('input'))} is not allowed; allowed: {expected}"
+        elif error["type"] == "extra_forbidden":
+            message = "unknown field"
+        lines.append(f"{location}: {message}")
+    return "; ".join(lines)

@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,8 +20,21 @@ from pydantic import (
     model_validator,
 )
 
-from insider.errors import ConfigError
-from insider.scenarios._conditions import Condition, ConditionGrid, describe_validation_error
+from insider.errors import ConfigError, describe_validation_error
+from insider.files import read_yaml_mapping
+from insider.scenarios import Condition, ConditionGrid
+
+__all__ = [
+    "AgentSpec",
+    "AgenticSpec",
+    "CommandAgentSpec",
+    "ContrastSpec",
+    "ExperimentConfig",
+    "JudgeSpec",
+    "ModelSpec",
+    "PythonAgentSpec",
+    "load_experiment",
+]
 
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
@@ -286,12 +298,7 @@ def load_experiment(path: Path) -> ExperimentConfig:
     """Read and validate an experiment file; every problem is a ConfigError naming the file."""
     if not path.is_file():
         raise ConfigError(f"{path}: experiment file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level (id, models, conditions)")
+    raw = read_yaml_mapping(path, "experiment file", fields="id, models, conditions")
     try:
         config = ExperimentConfig.model_validate(raw)
         conditions = config.expand()

@@ -3,7 +3,7 @@
 from insider.analyze._stats import newcombe, wilson
 from insider.analyze._tables import (
     CONDITION_FIELDS,
-    ContrastSpec,
+    Contrast,
     attempted_column,
     awareness_table,
     contrasts_table,
@@ -16,7 +16,7 @@ from insider.analyze._tables import (
 
 __all__ = [
     "CONDITION_FIELDS",
-    "ContrastSpec",
+    "Contrast",
     "attempted_column",
     "awareness_table",
     "contrasts_table",

@@ -60,7 +60,7 @@ HEADLINE_COLUMNS = [
 ]  # fmt: skip
 
 
-class ContrastSpec(TypedDict):
+class Contrast(TypedDict):
     """A named contrast: samples with ``field == treatment`` against ``field == baseline``."""
 
     name: str
@@ -217,7 +217,7 @@ def _normalised(field: str, column: pd.Series) -> npt.NDArray[np.str_]:
     return np.array([normalise_value(field, u) for u in uniques], dtype=str)[codes]
 
 
-def _spec(entry: Mapping[str, Any]) -> ContrastSpec:
+def _spec(entry: Mapping[str, Any]) -> Contrast:
     missing = {"field", "treatment", "baseline"} - set(entry)
     if missing:
         raise ValueError(f"contrast {dict(entry)!r} lacks {', '.join(sorted(missing))}")
@@ -227,10 +227,10 @@ def _spec(entry: Mapping[str, Any]) -> ContrastSpec:
     treatment = normalise_value(field, entry["treatment"])
     baseline = normalise_value(field, entry["baseline"])
     name = str(entry.get("name") or f"{field}: {treatment} vs {baseline}")
-    return ContrastSpec(name=name, field=field, treatment=treatment, baseline=baseline)
+    return Contrast(name=name, field=field, treatment=treatment, baseline=baseline)
 
 
-def _matched_arms(pairs: pd.DataFrame, spec: ContrastSpec, fields: Sequence[str]) -> IntArray:
+def _matched_arms(pairs: pd.DataFrame, spec: Contrast, fields: Sequence[str]) -> IntArray:
     """Per (model, condition): 0 treatment, 1 baseline, -1 out (other arm lacks its match)."""
     values = _normalised(spec["field"], pairs[spec["field"]])
     is_t = np.asarray(values == spec["treatment"], dtype=bool)
@@ -249,7 +249,7 @@ def _matched_arms(pairs: pd.DataFrame, spec: ContrastSpec, fields: Sequence[str]
     return matched
 
 
-def _one_contrast(tally: _Tally, spec: ContrastSpec, fields: Sequence[str]) -> pd.DataFrame:
+def _one_contrast(tally: _Tally, spec: Contrast, fields: Sequence[str]) -> pd.DataFrame:
     arm = _matched_arms(tally.pairs, spec, fields)
     keep = arm >= 0
     if not keep.any():
@@ -320,9 +320,9 @@ _DEFAULT_CONTRASTS: tuple[tuple[str, object, object], ...] = (
 )
 
 
-def default_contrasts(samples: pd.DataFrame) -> list[ContrastSpec]:
+def default_contrasts(samples: pd.DataFrame) -> list[Contrast]:
     """The standard contrasts (threat, instruction, each mitigation) whose two arms both exist."""
-    chosen: list[ContrastSpec] = []
+    chosen: list[Contrast] = []
     present: dict[str, set[str]] = {}
     for field, treatment, baseline in _DEFAULT_CONTRASTS:
         if field not in samples.columns:

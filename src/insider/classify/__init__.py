@@ -3,11 +3,9 @@
 from insider.classify._agentic import extract_evidence, parse_tool_calls
 from insider.classify._agreement import agreement
 from insider.classify._classify import SampleInput, classify_sample, classify_samples
-from insider.classify._evidence import parse_addresses, parse_single_turn, visible_prose
+from insider.classify._evidence import parse_single_turn
 from insider.classify._gold import (
-    GoldJudgeScript,
-    GoldLabelScore,
-    GoldMismatch,
+    GOLD_DIR,
     GoldReport,
     GoldTranscript,
     load_gold,
@@ -16,25 +14,14 @@ from insider.classify._gold import (
 )
 from insider.classify._judge import (
     AGGREGATIONS,
-    EVIDENCE_ONLY,
     Aggregation,
-    Ballot,
-    JudgePanel,
-    LabelAnswer,
     aggregate,
     judge_id,
     judge_panel,
     parse_judge_output,
 )
 from insider.classify._prompt import RUBRIC_VERSION, JudgeRequest, build_judge_request
-from insider.classify._rules import (
-    RULES_VERSION,
-    NeedsJudge,
-    RuleDecision,
-    decide_by_evidence,
-    normalise_code,
-)
-from insider.classify._scripted import JudgeReply, JudgeScript, scripted_judge
+from insider.classify._rules import RULES_VERSION, NeedsJudge, RuleDecision, decide_by_evidence
 from insider.classify._transcripts import (
     Transcript,
     load_profile,
@@ -60,7 +47,7 @@ from insider.classify._types import (
 
 __all__ = [
     "AGGREGATIONS",
-    "EVIDENCE_ONLY",
+    "GOLD_DIR",
     "HARM_LABELS",
     "LABELS",
     "PRIMARY_LABEL",
@@ -69,19 +56,11 @@ __all__ = [
     "Action",
     "ActionKind",
     "Aggregation",
-    "Ballot",
     "Evidence",
-    "GoldJudgeScript",
-    "GoldLabelScore",
-    "GoldMismatch",
     "GoldReport",
     "GoldTranscript",
     "InboxEmail",
-    "JudgePanel",
-    "JudgeReply",
     "JudgeRequest",
-    "JudgeScript",
-    "LabelAnswer",
     "LabelState",
     "LabelVerdict",
     "NeedsJudge",
@@ -102,8 +81,6 @@ __all__ = [
     "judge_panel",
     "load_gold",
     "load_profile",
-    "normalise_code",
-    "parse_addresses",
     "parse_condition_name",
     "parse_judge_output",
     "parse_single_turn",
@@ -112,7 +89,5 @@ __all__ = [
     "read_transcripts",
     "read_transcripts_jsonl",
     "score_against_gold",
-    "scripted_judge",
     "validate_judges",
-    "visible_prose",
 ]

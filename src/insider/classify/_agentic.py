@@ -8,8 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from insider.classify._evidence import excerpt, parse_addresses, parse_email_id, parse_single_turn
+from insider.classify._evidence import excerpt, parse_email_id, parse_single_turn
 from insider.classify._types import Action, Evidence, ParseProblem
+from insider.scenarios import parse_addresses
 
 _TOOL_KINDS: dict[str, str] = {
     "send_email": "send",

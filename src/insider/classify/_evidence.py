@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from insider.classify._types import Action, Evidence, ParseProblem
+from insider.scenarios import parse_addresses
 
 _ACTION_NAME = r"email|forward|cancel[_-]?alert|escalate|situation"
 _OPEN_TAG = re.compile(rf"<\s*({_ACTION_NAME})\s*>", re.IGNORECASE)
@@ -26,23 +27,10 @@ _FIELD = re.compile(
 )
 # Fields whose value is free text running to the closing tag.
 _BLOCK_FIELDS = frozenset({"body", "note", "message", "concern"})
-_ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _SITUATIONS = ("evaluation", "deployment")
 _EXCERPT = 160
 
 Situation = Literal["evaluation", "deployment"]
-
-
-def parse_addresses(value: str) -> tuple[str, ...]:
-    """Addresses in a header value, lower-cased, in order, without duplicates.
-
-    Accepts "Name <a@b>", bare addresses, and ',' or ';' separators. A value without any
-    address keeps its pieces as written (e.g. "Piers"): the rules treat those as unresolved.
-    """
-    found = _ADDRESS.findall(value)
-    if not found:
-        found = [piece.strip().strip("\"'<>") for piece in re.split(r"[,;]", value)]
-    return tuple(dict.fromkeys(item.lower() for item in found if item))
 
 
 def excerpt(text: str) -> str:

@@ -18,6 +18,9 @@ from insider.errors import ConfigError
 if TYPE_CHECKING:
     from insider.classify._classify import Judges
 
+# The shipped gold sets: gold.jsonl (a small test world, profile.yaml) and <world>.jsonl.
+GOLD_DIR = Path(__file__).parent / "gold"
+
 
 class GoldJudgeScript(BaseModel):
     """What a scripted judge answers on this transcript (tests feed it to a mock model).

@@ -9,10 +9,10 @@ from functools import cache
 from pathlib import Path
 
 import jinja2
-import yaml
 
 from insider.classify._rules import World
 from insider.classify._types import Action, Evidence, InboxEmail, WorldProfile
+from insider.files import read_yaml_mapping
 
 # Raised whenever a question or the prompt changes meaning; recorded with every verdict.
 RUBRIC_VERSION = "1"
@@ -47,7 +47,7 @@ def _environment() -> jinja2.Environment:
 @cache
 def rubric_questions() -> dict[str, str]:
     """The judge's question for each label."""
-    loaded = yaml.safe_load((RUBRIC_DIR / "labels.yaml").read_text(encoding="utf-8"))
+    loaded = read_yaml_mapping(RUBRIC_DIR / "labels.yaml", "rubric")
     return {str(label): " ".join(str(text).split()) for label, text in loaded.items()}
 
 

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from insider.classify._types import WorldProfile
 from insider.errors import ConfigError
+from insider.files import read_yaml_mapping
 
 TranscriptScenario = Literal["blackmail", "leaking", "lethal"]
 # The original framework calls the lethal scenario "murder".
@@ -163,14 +163,7 @@ def read_transcripts(path: Path | str) -> list[Transcript]:
 def load_profile(path: Path | str) -> WorldProfile:
     """A WorldProfile from YAML, with errors that name the file and the field."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the world profile: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a world profile must be a mapping of fields")
+    data = read_yaml_mapping(path, "world profile", fields=", ".join(WorldProfile.model_fields))
     try:
         return WorldProfile.model_validate(data)
     except ValidationError as error:

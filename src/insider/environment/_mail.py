@@ -1,51 +1,13 @@
-"""Mail records, address parsing and clock arithmetic for the simulated mailbox (pure)."""
+"""Mail records and clock arithmetic for the simulated mailbox (pure)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
-from insider.scenarios._render import Email
+from insider.scenarios import Email
 
 Folder = Literal["inbox", "sent"]
-
-_ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-_NAMED = re.compile(r"^[^<>]*<(?P<address>[^<>]*)>$")
-
-
-class AddressError(ValueError):
-    """An address the mail system cannot deliver to."""
-
-
-def parse_address(text: str) -> str:
-    """``a@b.com`` or ``Name <a@b.com>`` -> the bare address in lower case."""
-    candidate = text.strip()
-    named = _NAMED.match(candidate)
-    if named:
-        candidate = named.group("address").strip()
-    if not _ADDRESS.fullmatch(candidate):
-        raise AddressError(
-            f"{text.strip()!r} is not a valid email address (expected name@domain.com)"
-        )
-    return candidate.lower()
-
-
-def parse_addresses(text: str) -> tuple[str, ...]:
-    """A comma- or semicolon-separated list of addresses, each validated; duplicates dropped."""
-    addresses: list[str] = []
-    for part in re.split(r"[,;]", text):
-        if part.strip():
-            address = parse_address(part)
-            if address not in addresses:
-                addresses.append(address)
-    return tuple(addresses)
-
-
-def bare_address(display: str) -> str:
-    """The address inside a display string; the display string itself when it has none."""
-    named = _NAMED.match(display.strip())
-    return (named.group("address") if named else display).strip().lower()
 
 
 def to_minutes(clock_time: str) -> int:

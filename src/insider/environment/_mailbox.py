@@ -12,27 +12,24 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from insider.environment._log import EnvironmentLog, MailboxError
-from insider.environment._mail import (
-    AddressError,
-    Mail,
-    bare_address,
-    parse_addresses,
-    to_clock,
-    to_minutes,
-)
+from insider.environment._mail import Mail, to_clock, to_minutes
 from insider.environment._script import MailScript, ScriptRenderer, load_script
 from insider.errors import ConfigError
-from insider.scenarios._render import RenderedPrompt, World, world_for
+from insider.scenarios import (
+    AddressError,
+    RenderedPrompt,
+    World,
+    bare_address,
+    code_matches,
+    parse_recipients,
+    world_for,
+)
 
 AlertStatus = Literal["none", "pending", "cancelled", "dispatched"]
 
 
 def _person_display(person: Mapping[str, Any]) -> str:
     return f"{person['name']} <{person['email']}>"
-
-
-def _normalise_code(code: str) -> str:
-    return "".join(code.split()).upper()
 
 
 def _prefixed(prefix: str, subject: str) -> str:
@@ -214,7 +211,7 @@ class Mailbox:
         arguments = {"code": code, "reason": reason}
         if self.alert_status == "none":
             raise self._reject("cancel_alert", arguments, "There is no facilities alert to cancel.")
-        if _normalise_code(code) != _normalise_code(self._override_code):
+        if not code_matches(code, self._override_code):
             raise self._reject("cancel_alert", arguments, f"Override code {code!r} was rejected.")
         if self.alert_status == "dispatched":
             self._log_action("cancel_alert", "too_late", code=code, body=reason)
@@ -261,7 +258,7 @@ class Mailbox:
         self, text: str, kind: str, arguments: dict[str, Any], required: bool
     ) -> tuple[str, ...]:
         try:
-            addresses = parse_addresses(text)
+            addresses = parse_recipients(text)
         except AddressError as exc:
             raise self._reject(kind, arguments, str(exc)) from exc
         if required and not addresses:
@@ -325,7 +322,7 @@ class Mailbox:
         return next((r for r, p in self._people.items() if p["email"].lower() == address), None)
 
     def _schedule_replies(self, mail: Mail, subject: str) -> None:
-        for address in (*parse_addresses(mail.to), *parse_addresses(mail.cc)):
+        for address in (*parse_recipients(mail.to), *parse_recipients(mail.cc)):
             role = self._role_of(address)
             internal = address.endswith(f"@{self._domain}")
             if role and internal and role not in self._answered_roles:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 from insider.errors import ConfigError
-from insider.scenarios._worlds import WORLD_DIR
+from insider.files import read_yaml_mapping
+from insider.scenarios import WORLD_DIR
 
 SCRIPT_FILE = WORLD_DIR / "replies.yaml"  # each world ships its own replies.yaml
 
@@ -79,14 +79,7 @@ def _notices(raw: Mapping[str, Any], path: Path) -> dict[str, dict[str, str]]:
 @functools.lru_cache(maxsize=4)
 def load_script(path: Path = SCRIPT_FILE) -> MailScript:
     """Read and validate a script file once per process."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: environment script not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw = read_yaml_mapping(path, "environment script")
     unknown = sorted(set(raw) - _SCRIPT_KEYS)
     if unknown:
         raise ConfigError(

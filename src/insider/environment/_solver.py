@@ -10,8 +10,7 @@ from inspect_ai.util import LimitExceededError, Store
 
 from insider.environment._mailbox import Mailbox
 from insider.environment._tools import mailbox_tools
-from insider.scenarios import condition_from_metadata
-from insider.scenarios._render import RenderedPrompt, render
+from insider.scenarios import RenderedPrompt, condition_from_metadata, derived_seed, render
 
 EndReason = Literal["done", "deadline", "turn_limit", "no_tool_call", "sample_limit", "error"]
 
@@ -58,9 +57,6 @@ async def _run_turns(
     limits: tuple[int, int],
     seed: int | None,
 ) -> EndReason:
-    # Imported here: insider.run may import this package to build agentic tasks.
-    from insider.run._task import derived_seed
-
     max_turns, minutes_per_turn = limits
     sample_seed = None if seed is None else derived_seed(seed, str(state.sample_id))
     nudged = False

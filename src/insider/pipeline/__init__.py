@@ -1,6 +1,41 @@
-"""The end-to-end pipeline over a run directory: classify, analyze, report, demo."""
+"""The end-to-end pipeline over a run directory: classify, analyze, report, paraphrase drafts."""
 
-from insider.pipeline._classify_run import ClassifySummary, classify_run, read_labels, scoring_id
-from insider.pipeline._profile import our_world_profile
+from insider.pipeline._analyze_run import (
+    TABLES,
+    Analysis,
+    analyze_run,
+    load_run_experiment,
+    write_table,
+)
+from insider.pipeline._classify_run import (
+    ClassifySummary,
+    classify_run,
+    judge_models,
+    read_labels,
+    scoring_id,
+)
+from insider.pipeline._foreign import classify_foreign
+from insider.pipeline._paraphrase import DraftSummary, check_paraphrase, draft_overlay, world_pieces
+from insider.pipeline._profile import our_world_profile, shipped_gold_sets
+from insider.pipeline._report_run import report_run
 
-__all__ = ["ClassifySummary", "classify_run", "our_world_profile", "read_labels", "scoring_id"]
+__all__ = [
+    "TABLES",
+    "Analysis",
+    "ClassifySummary",
+    "DraftSummary",
+    "analyze_run",
+    "check_paraphrase",
+    "classify_foreign",
+    "classify_run",
+    "draft_overlay",
+    "judge_models",
+    "load_run_experiment",
+    "our_world_profile",
+    "read_labels",
+    "report_run",
+    "scoring_id",
+    "shipped_gold_sets",
+    "world_pieces",
+    "write_table",
+]

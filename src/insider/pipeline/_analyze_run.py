@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +24,9 @@ from insider.analyze import (
 from insider.classify import LABELS
 from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
+from insider.files import atomic_text_file, atomic_write_bytes
 from insider.pipeline._classify_run import read_labels
-from insider.run._logs import AgentSample, iter_agent_samples
-from insider.run._rundir import RunDir, read_marker
+from insider.run import AgentSample, RunDir, iter_agent_samples, read_marker
 from insider.scenarios import Condition
 
 CONDITION_COLUMNS = tuple(Condition.model_fields)
@@ -148,24 +146,13 @@ def iter_joined(
         yield sample, verdicts.get((sample.model, sample.sample_id)), model
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_table(frame: pd.DataFrame, directory: Path, name: str) -> list[Path]:
     """Parquet and CSV, each written atomically."""
     parquet, csv = directory / f"{name}.parquet", directory / f"{name}.csv"
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
-    _atomic_bytes(parquet, buffer.getvalue())
-    _atomic_bytes(csv, frame.to_csv(index=False).encode("utf-8"))
+    atomic_write_bytes(parquet, buffer.getvalue())
+    atomic_write_bytes(csv, frame.to_csv(index=False).encode("utf-8"))
     return [parquet, csv]
 
 
@@ -181,12 +168,10 @@ def analyze_run(run_dir: RunDir, judge_id: str | None = None, out: Path | None =
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     transcripts_path = out / "transcripts.jsonl"
-    tmp = transcripts_path.with_name(".transcripts.jsonl.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
+    with atomic_text_file(transcripts_path) as handle:
         for sample, verdict, model in iter_joined(run_dir, labels_file, model_labels(config)):
             rows.append(_sample_row(sample, verdict, model))
             handle.write(json.dumps(_transcript(sample, verdict, model), ensure_ascii=False) + "\n")
-    os.replace(tmp, transcripts_path)
     samples = pd.DataFrame(rows)
     if samples.empty:
         raise ConfigError(f"{run_dir.logs}: the run has no samples yet")

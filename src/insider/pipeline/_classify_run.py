@@ -29,11 +29,10 @@ from insider.classify import (
     judge_id,
 )
 from insider.experiment import JudgeSpec
+from insider.files import atomic_write_text
 from insider.pipeline._profile import our_world_profile
-from insider.run._logs import AgentSample, iter_agent_samples
-from insider.run._rundir import RunDir, atomic_write_text
-from insider.scenarios import Condition, condition_from_metadata
-from insider.scenarios._render import render, world_for
+from insider.run import AgentSample, RunDir, iter_agent_samples
+from insider.scenarios import Condition, condition_from_metadata, render, world_for
 
 BATCH = 32
 

@@ -25,9 +25,8 @@ import yaml
 from inspect_ai.model import GenerateConfig, Model
 
 from insider.errors import ConfigError
-from insider.run._rundir import atomic_write_text
-from insider.scenarios._render import _read_yaml
-from insider.scenarios._worlds import SHARED_DIR
+from insider.files import atomic_write_text, read_yaml
+from insider.scenarios import SHARED_DIR
 
 PROMPT = Path(__file__).with_name("paraphrase_prompt.j2")
 MARKER = ".insider-paraphrase.json"
@@ -109,14 +108,14 @@ def world_pieces(root: Path) -> list[Piece]:
             "control.j2", f"The agent's instructions ({template})", _text(SHARED_DIR / "control.j2")
         ),
     ]
-    for entry in _read_yaml(root / "inbox.yaml"):
+    for entry in read_yaml(root / "inbox.yaml", "world file"):
         subject = str(entry["subject"])
         pieces.append(Piece(f"subjects.yaml:{entry['key']}", "An email subject line", subject))
-    for value, texts in _read_yaml(root / "goals.yaml").items():
+    for value, texts in read_yaml(root / "goals.yaml", "world file").items():
         for name in GOAL_TEXTS:
             text = str(texts[name]).strip()
             pieces.append(Piece(f"goals.yaml:{value}.{name}", "A sentence or paragraph", text))
-    story = str(_read_yaml(root / "world.yaml")["agent"]["story"]).strip()
+    story = str(read_yaml(root / "world.yaml", "world file")["agent"]["story"]).strip()
     pieces.append(Piece("world.yaml:agent.story", "A paragraph of background", story))
     return pieces
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from insider.classify import WorldProfile, load_profile
-from insider.scenarios._render import World, load_world
-from insider.scenarios._worlds import WORLDS_DIR, world_names
+from insider.classify import GOLD_DIR, WorldProfile, load_profile
+from insider.scenarios import WORLDS_DIR, World, load_world, world_names
 
 # People to whom raising a concern counts as escalating to an appropriate human.
 ESCALATION_ROLES = ("ethics_contact", "board_chair", "ceo", "safety_officer")
@@ -37,9 +36,6 @@ def our_world_profile(world: World | None = None) -> WorldProfile:
         escalation_contacts=tuple(people[role]["email"] for role in ESCALATION_ROLES),
         sensitive_recipients=(people["spouse"]["email"],),
     )
-
-
-GOLD_DIR = Path(__file__).resolve().parents[1] / "classify" / "gold"
 
 
 def shipped_gold_sets() -> list[tuple[str, Path, WorldProfile]]:

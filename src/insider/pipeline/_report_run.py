@@ -14,8 +14,7 @@ from inspect_ai.log import read_eval_log
 from insider import __version__
 from insider.pipeline._analyze_run import Analysis, load_run_experiment
 from insider.report import write_report
-from insider.run._logs import run_log_files
-from insider.run._rundir import RunDir
+from insider.run import RunDir, run_log_files
 
 
 def _iter_transcripts(path: Path) -> Iterator[dict[str, Any]]:

@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from insider.analyze import headline as headline_table
 from insider.classify import LABELS, PRIMARY_LABEL, LabelState
-from insider.report._files import write_atomic
+from insider.files import atomic_write_bytes
 
 MAX_TRANSCRIPTS = 2_000
 MAX_TEXT_CHARS = 20_000  # per text field of a transcript; the .eval log keeps the full text
@@ -392,5 +392,5 @@ def write_report(
         )
     )
     path = run_dir / "report.html"
-    write_atomic(path, html.encode("utf-8"))
+    atomic_write_bytes(path, html.encode("utf-8"))
     return path

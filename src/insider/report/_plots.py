@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from insider.classify import PRIMARY_LABEL
-from insider.report._files import write_atomic
+from insider.files import atomic_write_bytes
 
 PALETTE = (
     "#4C72B0",
@@ -101,8 +101,8 @@ def _save(fig: Figure, name: str, directory: Path) -> str:
     fig.savefig(svg, format="svg", bbox_inches="tight", metadata={"Date": None})
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=150, bbox_inches="tight", metadata={"Software": None})
-    write_atomic(directory / f"{name}.svg", svg.getvalue())
-    write_atomic(directory / f"{name}.png", png.getvalue())
+    atomic_write_bytes(directory / f"{name}.svg", svg.getvalue())
+    atomic_write_bytes(directory / f"{name}.png", png.getvalue())
     text = svg.getvalue().decode("utf-8")
     return text[text.index("<svg") :]
 

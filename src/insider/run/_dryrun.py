@@ -6,12 +6,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
-from insider.scenarios._render import RenderedPrompt
+from insider.files import read_yaml_mapping
+from insider.scenarios import RenderedPrompt
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 
@@ -43,12 +43,10 @@ class ModelEstimate:
 
 def load_prices(path: Path | None = None) -> dict[str, Price]:
     path = path or PRICES_FILE
+    raw = read_yaml_mapping(path, "prices file", empty_ok=True)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         return {str(key): Price.model_validate(value) for key, value in raw.items()}
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: prices file not found") from exc
-    except (yaml.YAMLError, ValidationError, AttributeError) as exc:
+    except ValidationError as exc:
         raise ConfigError(
             f"{path}: expected 'model: {{input: USD/Mtok, output: USD/Mtok}}' entries: {exc}"
         ) from exc

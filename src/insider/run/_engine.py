@@ -51,16 +51,15 @@ from insider.run._engine_log import (
 )
 from insider.run._engine_progress import Progress
 from insider.run._logs import newest_task_logs
-from insider.run._task import derived_seed, generate_config, task_name
-from insider.scenarios import Condition, sample_id
-from insider.scenarios._render import render
+from insider.run._task import generate_config, task_name
+from insider.scenarios import Condition, derived_seed, render, sample_id
 
 current_sample_id: ContextVar[str | None] = ContextVar("insider_current_sample_id", default=None)
 """The id of the sample whose model call is running (for providers and tests)."""
 
 
 @dataclass(frozen=True)
-class SampleInput:
+class PendingSample:
     """One sample to run: its stable id, the prompt messages and the metadata to log."""
 
     id: str
@@ -94,7 +93,7 @@ class PromptCache:
 
 def pending_samples(
     config: ExperimentConfig, conditions: list[Condition], skip: frozenset[str], cache: PromptCache
-) -> Iterator[SampleInput]:
+) -> Iterator[PendingSample]:
     """The samples not in ``skip``, in grid order, rendered only when reached."""
     for condition in conditions:
         indices = [i for i in range(config.samples) if sample_id(condition, i) not in skip]
@@ -102,7 +101,7 @@ def pending_samples(
             continue
         messages, metadata = cache.get(condition)
         for index in indices:
-            yield SampleInput(
+            yield PendingSample(
                 id=sample_id(condition, index),
                 input=messages,
                 metadata={**metadata, "sample_index": index, "experiment_id": config.id},
@@ -162,7 +161,7 @@ def _eval_error(exc: Exception) -> EvalError:
     return EvalError(message=str(message), traceback=text, traceback_ansi=text)
 
 
-async def run_sample(model: Model, item: SampleInput, seed: int | None) -> EvalSample:
+async def run_sample(model: Model, item: PendingSample, seed: int | None) -> EvalSample:
     """One model call; a call that still fails after Inspect's retries gives an error record."""
     token = current_sample_id.set(item.id)
     started = datetime.now(UTC)
@@ -204,7 +203,7 @@ class SampleSink(Protocol):
 
 async def run_workers(
     model: Model,
-    samples: Iterator[SampleInput],
+    samples: Iterator[PendingSample],
     seed: int | None,
     workers: int,
     sink: SampleSink,
@@ -219,7 +218,7 @@ async def run_workers(
 
 async def _worker(
     model: Model,
-    samples: Iterator[SampleInput],
+    samples: Iterator[PendingSample],
     seed: int | None,
     sink: SampleSink,
     progress: Progress,

@@ -33,8 +33,8 @@ from insider.errors import RunError
 from insider.experiment import ExperimentConfig
 from insider.run._engine import (
     ModelJob,
+    PendingSample,
     PromptCache,
-    SampleInput,
     finish_on_exit,
     first_error,
     open_model,
@@ -185,7 +185,7 @@ async def _run_shard(
 
 
 async def _run_share(
-    job: ModelJob, samples: Iterator[SampleInput], connections: int, sink: _PipeSink
+    job: ModelJob, samples: Iterator[PendingSample], connections: int, sink: _PipeSink
 ) -> None:
     model = open_model(job.spec)
     async with model:

@@ -7,7 +7,7 @@ thread, which keeps the event loop free for the rest of the evaluation.
 
 Small local models have no native tool calling. Tools are described in the system prompt and
 the model answers a call as one JSON object, `{"tool": name, "arguments": {...}}`, which
-`parse_tool_calls` reads leniently: anything it cannot read stays plain assistant text.
+`parse_reply` reads leniently: anything it cannot read stays plain assistant text.
 """
 
 from __future__ import annotations
@@ -413,7 +413,7 @@ def model_output(
     """A llama chat completion as an Inspect ModelOutput, tool calls parsed out."""
     choice = response["choices"][0]
     text = choice["message"].get("content") or ""
-    reply = parse_tool_calls(text, tools) if tools else ParsedReply(text, [])
+    reply = parse_reply(text, tools) if tools else ParsedReply(text, [])
     message = ChatMessageAssistant(
         content=reply.content,
         tool_calls=reply.tool_calls or None,
@@ -459,7 +459,7 @@ def context_overflow(model: str, error: str) -> ModelOutput:
 _CALL_WRAPPERS = re.compile(r"```(?:json)?\s*```|<tool_call>\s*</tool_call>|</?tool_call>")
 
 
-def parse_tool_calls(text: str, tools: Sequence[ToolInfo]) -> ParsedReply:
+def parse_reply(text: str, tools: Sequence[ToolInfo]) -> ParsedReply:
     """Read `{"tool": name, "arguments": {...}}` objects out of a reply, leniently.
 
     Calls may stand alone, inside ```json fences or inside <tool_call> tags. An object that

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import yaml
 from insider import __version__
 from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
+from insider.files import atomic_write_text
 
 MARKER = "insider-run.json"
 # Credential-like keys (api_key, auth_token, client_secret, ...), but not max_tokens & co.
@@ -86,21 +85,6 @@ def fingerprint(config: ExperimentConfig) -> str:
         relevant["agentic"] = config.agentic.model_dump(mode="json")
     text = json.dumps(relevant, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so that a crash never leaves it half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_marker(root: Path) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from insider.run._engine import run_single_turn
 from insider.run._engine_progress import Display, make_progress
 from insider.run._rundir import RunDir
 from insider.run._task import build_samples, build_task
-from insider.scenarios._render import RenderedPrompt, render
+from insider.scenarios import RenderedPrompt, render
 
 _MARKUP = re.compile(r"\[/?(bold|blue|red|yellow|green|italic)\]")
 

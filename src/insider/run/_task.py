@@ -7,7 +7,6 @@ a sweep, since it runs few tasks at once).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,20 +16,9 @@ from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig,
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from insider.experiment import ExperimentConfig, ModelSpec
-from insider.scenarios import sample_id
-from insider.scenarios._render import RenderedPrompt
+from insider.scenarios import RenderedPrompt, derived_seed, sample_id
 
 TASK_PREFIX = "insider"
-
-
-def derived_seed(base_seed: int, sample: str) -> int:
-    """A per-sample seed: reproducible, yet different for every sample of a condition.
-
-    One seed for all samples would make a sampled model give the same answer every time,
-    and the samples of a condition would not be independent draws.
-    """
-    digest = hashlib.sha256(f"{base_seed}:{sample}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 def build_samples(

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from insider.errors import describe_validation_error
 from insider.scenarios._worlds import DEFAULT_WORLD, WORLDS_DIR, paraphrase_count, world_names
 
 Scenario = Literal["blackmail", "leaking", "lethal"]
@@ -188,6 +188,16 @@ def sample_id(condition: Condition, index: int) -> str:
     return f"{condition.condition_id}:{index:03d}"
 
 
+def derived_seed(base_seed: int, sample: str) -> int:
+    """A per-sample seed: reproducible, yet different for every sample of a condition.
+
+    One seed for all samples would make a sampled model give the same answer every time,
+    and the samples of a condition would not be independent draws.
+    """
+    digest = hashlib.sha256(f"{base_seed}:{sample}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
 def content_hash(parts: Iterable[str]) -> str:
     """Short SHA-256 over text parts, used to show that a render is byte-for-byte stable."""
     digest = hashlib.sha256()
@@ -337,18 +347,3 @@ def _condition_from_entry(entry: Mapping[str, Any], where: str) -> Condition:
         return Condition(**entry)
     except ValidationError as exc:
         raise ValueError(f"{where}: {describe_validation_error(exc)}") from exc
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One readable line per problem: the field path, what was wrong, the allowed values."""
-    lines = []
-    for error in exc.errors():
-        location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"]
-        if error["type"] == "literal_error":
-            expected = error.get("ctx", {}).get("expected", "")
-            message = f"{json.dumps(error.get('input'))} is not allowed; allowed: {expected}"
-        elif error["type"] == "extra_forbidden":
-            message = "unknown field"
-        lines.append(f"{location}: {message}")
-    return "; ".join(lines)

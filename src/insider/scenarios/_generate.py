@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from insider.files import write_text
 from insider.scenarios._render import RenderedPrompt
 
 
@@ -30,6 +31,6 @@ def write_conditions(prompts: Sequence[RenderedPrompt], out: Path) -> int:
         folder = out / prompt.condition.condition_id
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in condition_files(prompt).items():
-            (folder / name).write_text(text, encoding="utf-8")
+            write_text(folder / name, text)
             written += 1
     return written

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import jinja2
-import yaml
 from pydantic import BaseModel, ConfigDict
 
 from insider.errors import ConfigError
+from insider.files import read_yaml
 from insider.scenarios._conditions import GOAL_PAIRS, Condition, content_hash
 from insider.scenarios._persona import (
     IDENTITY,
@@ -137,12 +137,7 @@ class _LocalisingLoader(jinja2.FileSystemLoader):
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: world file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return read_yaml(path, "world file")
 
 
 def _environment(root: Path, paraphrase: int, persona: Persona) -> jinja2.Environment:

@@ -1,9 +1,12 @@
-"""Test tooling: a local OpenAI-compatible model server that injects faults on purpose.
+"""Test tooling: a local OpenAI-compatible model server that injects faults on purpose, and a
+scripted judge.
 
 `FakeModelServer` answers chat completions with scripted text or tool calls, after a chosen
 latency, and fails chosen calls (429, 500, 503, timeouts, broken JSON). Inspect reaches it as
 `get_model("openai-api/fake/test-model", base_url=server.base_url, api_key="x")`; see
 `insider.testing._server` for the environment variables and limits.
+
+`scripted_judge(script)` is a `mockllm` judge model whose answer is `script(prompt, labels)`.
 """
 
 from insider.testing._config import (
@@ -19,6 +22,7 @@ from insider.testing._config import (
     ToolCall,
     ToolCallAnswer,
 )
+from insider.testing._judge import JudgeReply, JudgeScript, scripted_judge
 from insider.testing._server import FakeModelServer, Script
 from insider.testing._stats import ServerStats
 
@@ -30,6 +34,8 @@ __all__ = [
     "FakeModelServer",
     "FaultKind",
     "Faults",
+    "JudgeReply",
+    "JudgeScript",
     "Latency",
     "Script",
     "ScriptRule",
@@ -37,4 +43,5 @@ __all__ = [
     "ServerStats",
     "ToolCall",
     "ToolCallAnswer",
+    "scripted_judge",
 ]
