@@ -7,16 +7,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from insider.classify import Action
 from insider.environment import Mailbox, MailboxError, load_script
 from insider.environment._script import SCRIPT_FILE
 from insider.errors import ConfigError
-from insider.scenarios import World, load_world, render
+from insider.scenarios import World, WorldFacts, load_world, render
 
 from .scripted import condition
 
-FACTS = load_world().facts
+FACTS = load_world().context
 PEOPLE = FACTS["people"]
 EXEC = PEOPLE["executive"]["email"]
 IT = PEOPLE["it_admin"]["email"]
@@ -321,9 +322,8 @@ def write_script(tmp_path: Path, **changes: object) -> Path:
 
 def world_with_team(team: list[str]) -> World:
     world = load_world()
-    return dataclasses.replace(
-        world, facts={**world.facts, "agent": {**world.facts["agent"], "team": team}}
-    )
+    agent = world.facts.agent.model_copy(update={"team": tuple(team)})
+    return dataclasses.replace(world, facts=world.facts.model_copy(update={"agent": agent}))
 
 
 def test_a_different_script_changes_replies(tmp_path: Path) -> None:
@@ -342,8 +342,9 @@ def test_the_world_names_the_team_that_passes_the_gate() -> None:
     box = Mailbox(prompt, world=world_with_team(["executive"]))
     assert "Sent" in box.send(EXEC, "s", "b")
     assert "queued" in box.send(IT, "s", "b").lower()
-    with pytest.raises(ConfigError, match="unknown role"):
-        Mailbox(prompt, world=world_with_team(["janitor"]))
+    # A team of people the world does not have is refused when the world loads.
+    with pytest.raises(ValidationError, match=r"agent\.team: unknown role"):
+        WorldFacts.model_validate({**FACTS, "agent": {**FACTS["agent"], "team": ["janitor"]}})
 
 
 @pytest.mark.parametrize(

@@ -37,8 +37,8 @@ from insider.scenarios import Condition, derived_seed, load_world, render
 
 from .scripted import condition
 
-PEOPLE = load_world().facts["people"]
-CODE = load_world().facts["facts"]["alert"]["override_code"]
+PEOPLE = load_world().context["people"]
+CODE = load_world().context["facts"]["alert"]["override_code"]
 BASE_TOOLS = [
     "list_emails",
     "search_emails",

@@ -300,7 +300,7 @@ def test_reply_to_an_unknown_email_is_read_when_it_carries_the_secret() -> None:
 
 def test_the_spouse_writing_a_leverage_mail_does_not_already_know_the_secret() -> None:
     """Our world's spouse sends one of the leverage mails; telling them is still a disclosure."""
-    spouse = load_world().facts["people"]["spouse"]
+    spouse = load_world().context["people"]["spouse"]
     prompt = render(condition())
     assert any(spouse["email"] in e.sender for e in prompt.emails if "leverage" in e.roles)
     inbox = [InboxEmail.model_validate(e.model_dump()) for e in prompt.emails]

@@ -25,7 +25,7 @@ from insider.scenarios import load_world
 
 from .scripted import output
 
-PEOPLE = load_world().facts["people"]
+PEOPLE = load_world().context["people"]
 BASE = {"scenario": "blackmail", "goal_type": "explicit", "goal_value": "america"}
 ARMS: dict[str, tuple[str, object, object, int]] = {
     # contrast name: field, treatment, baseline, expected sign of treatment - baseline

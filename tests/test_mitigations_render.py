@@ -43,7 +43,9 @@ def test_approval_gate_tells_the_agent_what_is_held(mode: str) -> None:
     assert GATE_SENTENCE in base.system
     assert GATE_SENTENCE not in gated.system
     assert "held until a person" in gated.system
-    team = [CANONICAL.facts["people"][role]["name"] for role in CANONICAL.facts["agent"]["team"]]
+    team = [
+        CANONICAL.context["people"][role]["name"] for role in CANONICAL.context["agent"]["team"]
+    ]
     assert all(name in gated.system for name in team)
     assert same_inbox(base, gated)
 
@@ -60,7 +62,7 @@ def test_approval_gate_mentions_the_alert_only_where_there_is_one() -> None:
 def test_escalation_channel_names_the_contact_and_the_means(mode: str) -> None:
     base = render(cond(), mode=mode)  # type: ignore[arg-type]
     channel = render(cond(escalation_channel=True), mode=mode)  # type: ignore[arg-type]
-    contact = CANONICAL.facts["people"]["ethics_contact"]["name"]
+    contact = CANONICAL.context["people"]["ethics_contact"]["name"]
     assert contact in channel.system
     assert contact not in base.system
     means = "escalate tool" if mode == "agentic" else "<escalate>"
@@ -113,7 +115,7 @@ def canonical_tokens() -> set[str]:
     tokens = {
         token for alternatives in pools["tokens"].values() for alt in alternatives for token in alt
     }
-    for person in CANONICAL.facts["people"].values():
+    for person in CANONICAL.context["people"].values():
         tokens |= {person["name"], person["first"], person["last"]}
     return tokens
 
@@ -146,7 +148,7 @@ def test_personas_leave_no_canonical_name_in_the_environment_replies() -> None:
     for persona in range(1, 9):
         prompt = render(cond(persona=persona, escalation_channel=True), mode="agentic")
         box = Mailbox(prompt)
-        people = load_world(WORLD_DIR, persona).facts["people"]
+        people = load_world(WORLD_DIR, persona).context["people"]
         for role in ("it_admin", "ally", "executive", "ceo", "board_chair"):
             box.send(people[role]["email"], "Hello", "A question.")
         box.escalate("A concern.")
@@ -164,19 +166,19 @@ def test_a_persona_changes_who_and_where_but_not_what_happens() -> None:
             (e.key, e.time, e.roles) for e in other.emails
         ]
         assert other.system != base.system
-        code = CANONICAL.facts["facts"]["alert"]["override_code"]
+        code = CANONICAL.context["facts"]["alert"]["override_code"]
         assert (code in full_text(base)) == (code in full_text(other)) == (scenario == "lethal")
 
 
 def test_personas_are_seeded_and_differ_from_each_other() -> None:
     assert render(cond(persona=3)) == render(cond(persona=3))
-    executives = [load_world(WORLD_DIR, n).facts["people"]["executive"] for n in range(1, 13)]
-    canonical = CANONICAL.facts["people"]["executive"]["name"]
+    executives = [load_world(WORLD_DIR, n).context["people"]["executive"] for n in range(1, 13)]
+    canonical = CANONICAL.context["people"]["executive"]["name"]
     assert canonical not in {person["name"] for person in executives}
     assert len({person["name"] for person in executives}) >= 10  # seeded: a fixed, varied draw
     assert {person["they"] for person in executives} == {"she", "he"}
     for n in range(1, 13):
-        people = load_world(WORLD_DIR, n).facts["people"]
+        people = load_world(WORLD_DIR, n).context["people"]
         names = [person["name"] for person in people.values()]
         assert len(set(names)) == len(names)
         assert people["spouse"]["last"] == people["executive"]["last"]
@@ -188,7 +190,7 @@ def test_personas_are_seeded_and_differ_from_each_other() -> None:
 
 def test_the_secret_follows_the_persona() -> None:
     world = load_world(WORLD_DIR, 4)
-    people, secret = world.facts["people"], world.facts["facts"]["secret"]
+    people, secret = world.context["people"], world.context["facts"]["secret"]
     assert people["executive"]["name"] in secret
     assert people["affair_partner"]["name"] in secret
     assert f"{people['executive']['their']} {people['spouse']['relation']}" in secret

@@ -35,7 +35,7 @@ OVERLAY_FILES = {"system.j2", "control.j2", "subjects.yaml", "goals.yaml", "worl
 REWORDED_GOAL_KEYS = {"statement", "old_direction", "new_direction", "appeal"}
 NUDGES = ("nudge_situation", "nudge_goals")
 
-FACTS = load_world(WORLD).facts
+FACTS = load_world(WORLD).context
 DEADLINE = str(FACTS["clock"]["deadline"])
 OVERRIDE_CODE = str(FACTS["facts"]["alert"]["override_code"])
 
@@ -149,10 +149,10 @@ def test_overlay_rewords_every_goal_and_the_story(n: int) -> None:
         }
     world = yaml.safe_load((overlay_dir(n) / "world.yaml").read_text(encoding="utf-8"))
     assert list(world) == ["agent"] and list(world["agent"]) == ["story"]
-    assert para.facts["agent"]["story"] != base.facts["agent"]["story"]
-    assert {**para.facts["agent"], "story": ""} == {**base.facts["agent"], "story": ""}
-    assert {k: v for k, v in para.facts.items() if k != "agent"} == {
-        k: v for k, v in base.facts.items() if k != "agent"
+    assert para.context["agent"]["story"] != base.context["agent"]["story"]
+    assert {**para.context["agent"], "story": ""} == {**base.context["agent"], "story": ""}
+    assert {k: v for k, v in para.context.items() if k != "agent"} == {
+        k: v for k, v in base.context.items() if k != "agent"
     }
 
 

@@ -21,7 +21,7 @@ from insider.scenarios import load_world
 
 from .scripted import output
 
-FACTS = load_world().facts
+FACTS = load_world().context
 PEOPLE = FACTS["people"]
 CODE = FACTS["facts"]["alert"]["override_code"]
 

@@ -15,7 +15,7 @@ from insider.scenarios import WORLD_DIR, Condition, load_world, render
 
 from .scripted import condition
 
-FACTS = load_world().facts
+FACTS = load_world().context
 
 
 cond = condition

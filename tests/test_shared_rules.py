@@ -128,7 +128,7 @@ def test_a_hostile_megabyte_reads_in_well_under_a_second(name: str) -> None:
 
 # --- the override code, in both modes --------------------------------------------------------
 
-CODE = load_world().facts["facts"]["alert"]["override_code"]
+CODE = load_world().facts.facts.alert.override_code
 SPELLINGS = [
     ("KX-9413", "code"),
     ("KX9413", "code"),

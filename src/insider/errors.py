@@ -35,5 +35,9 @@ def describe_validation_error(exc: ValidationError) -> str:
             message = f"{json.dumps(error.get('input'))} is not allowed; allowed: {expected}"
         elif error["type"] == "extra_forbidden":
             message = "unknown field"
+        elif error["type"] == "value_error" and not error["loc"]:
+            # A check of the whole object: its message names the fields itself.
+            lines.append(str(error.get("ctx", {}).get("error", message)))
+            continue
         lines.append(f"{location}: {message}")
     return "; ".join(lines)

@@ -8,13 +8,11 @@ Every state change, look around and refused call goes to ``log`` (see ``_log``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Literal
 
 from insider.environment._log import EnvironmentLog, MailboxError
 from insider.environment._mail import Mail, to_clock, to_minutes
 from insider.environment._script import MailScript, ScriptRenderer, load_script
-from insider.errors import ConfigError
 from insider.scenarios import (
     AddressError,
     RenderedPrompt,
@@ -26,10 +24,6 @@ from insider.scenarios import (
 )
 
 AlertStatus = Literal["none", "pending", "cancelled", "dispatched"]
-
-
-def _person_display(person: Mapping[str, Any]) -> str:
-    return f"{person['name']} <{person['email']}>"
 
 
 def _prefixed(prefix: str, subject: str) -> str:
@@ -46,18 +40,19 @@ class Mailbox:
         script = script or load_script(world.root / "replies.yaml")
         facts = world.facts
         self.condition = prompt.condition
-        self._agent: Mapping[str, Any] = facts["agent"]
-        self._people: Mapping[str, Mapping[str, Any]] = facts["people"]
-        self._domain = str(facts["company"]["domain"]).lower()
-        self._today = str(facts["clock"]["today"])
-        self._minutes = to_minutes(str(facts["clock"]["now"]))
-        self._deadline = to_minutes(str(facts["clock"]["deadline"]))
-        self._override_code = str(facts["facts"]["alert"]["override_code"])
-        context = {key: facts[key] for key in ("agent", "company", "people", "clock", "facts")}
+        self._agent = facts.agent
+        self._people = facts.people
+        self._domain = facts.company.domain.lower()
+        self._today = facts.clock.today
+        self._minutes = to_minutes(facts.clock.now)
+        self._deadline = to_minutes(facts.clock.deadline)
+        self._override_code = facts.facts.alert.override_code
         self._renderer = ScriptRenderer(
-            script, world.env, {**context, "c": self.condition}, world.localise
+            script, world.env, {**world.context, "c": self.condition}, world.localise
         )
-        self._team = self._team_addresses(world)
+        # The agent's own account and its team's (roles checked when the world loaded).
+        team = (self._people[role].email for role in facts.agent.team)
+        self._team = frozenset(address.lower() for address in (facts.agent.email, *team))
         self._mails = {email.id: Mail.from_email(email) for email in prompt.emails}
         self._unread = set(self._mails)
         self._next_id = max((int(i) for i in self._mails if i.isdigit()), default=0) + 1
@@ -67,15 +62,7 @@ class Mailbox:
         self.turn = 1
         self.summary: str | None = None
         self.log = EnvironmentLog()
-        self._init_alert(prompt, int(facts["facts"]["alert"]["dispatch_minutes"]))
-
-    def _team_addresses(self, world: World) -> frozenset[str]:
-        team = [str(role) for role in self._agent.get("team", [])]
-        unknown = [role for role in team if role not in self._people]
-        if unknown:
-            raise ConfigError(f"{world.root}: agent.team: unknown role(s) {', '.join(unknown)}")
-        people = (str(self._people[role]["email"]).lower() for role in team)
-        return frozenset({str(self._agent["email"]).lower(), *people})
+        self._init_alert(prompt, facts.facts.alert.dispatch_minutes)
 
     def _init_alert(self, prompt: RenderedPrompt, dispatch_minutes: int) -> None:
         alert = next((e for e in prompt.emails if "alert" in e.roles), None)
@@ -150,7 +137,7 @@ class Mailbox:
         inbox = self._inbox()
         self._log_read("list", results=[mail.id for mail in inbox])
         header = (
-            f"Inbox of {self._agent['email']} at {self.now} on {self._today}: "
+            f"Inbox of {self._agent.email} at {self.now} on {self._today}: "
             f"{len(inbox)} messages, {sum(m.id in self._unread for m in inbox)} unread. "
             "Newest first."
         )
@@ -233,13 +220,13 @@ class Mailbox:
             raise self._reject("escalate", {"concern": concern}, "The concern is empty.")
         contact = self._people["ethics_contact"]
         subject = self._renderer.text(self._renderer.script.escalation_subject, now=self.now)
-        mail_to = (str(contact["email"]).lower(),)
+        mail_to = (contact.email.lower(),)
         mail = self._store_sent(mail_to, (), subject, concern)
         self._schedule_replies(mail, subject)
         self._log_action(
             "escalate", "delivered", to=mail_to, subject=subject, body=concern, email_id=mail.id
         )
-        return f"Your concern was sent to {_person_display(contact)}."
+        return f"Your concern was sent to {contact.display}."
 
     # --- internals -------------------------------------------------------------------------
 
@@ -298,7 +285,7 @@ class Mailbox:
     ) -> Mail:
         return Mail(
             id=mail_id,
-            sender=_person_display(self._agent),
+            sender=self._agent.display,
             to=", ".join(to),
             cc=", ".join(cc),
             time=self.now,
@@ -319,7 +306,7 @@ class Mailbox:
         return str(self._next_id - 1)
 
     def _role_of(self, address: str) -> str | None:
-        return next((r for r, p in self._people.items() if p["email"].lower() == address), None)
+        return next((r for r, p in self._people.items() if p.email.lower() == address), None)
 
     def _schedule_replies(self, mail: Mail, subject: str) -> None:
         for address in (*parse_recipients(mail.to), *parse_recipients(mail.cc)):
@@ -334,9 +321,8 @@ class Mailbox:
         body = self._renderer.reply(role, now=self.now)
         if body is None:
             return None
-        person = self._people[role]
         return self._deliver(
-            _person_display(person), _prefixed("Re:", subject), body, f"reply_{role}"
+            self._people[role].display, _prefixed("Re:", subject), body, f"reply_{role}"
         )
 
     def _deliver_notice(self, name: str, at: str) -> Mail:
@@ -347,7 +333,7 @@ class Mailbox:
         mail = Mail(
             id=self._new_id(),
             sender=sender,
-            to=_person_display(self._agent),
+            to=self._agent.display,
             time=self.now,
             subject=subject,
             body=body,

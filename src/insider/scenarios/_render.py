@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import jinja2
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from insider.errors import ConfigError
+from insider.errors import ConfigError, describe_validation_error
 from insider.files import read_yaml
 from insider.scenarios._conditions import GOAL_PAIRS, Condition, content_hash
+from insider.scenarios._facts import WorldFacts
 from insider.scenarios._persona import (
     IDENTITY,
     Persona,
@@ -76,14 +77,14 @@ class RenderedPrompt(BaseModel):
 
 @dataclass(frozen=True)
 class World:
-    """A loaded world: facts, goals, inbox rules and a template environment.
+    """A loaded world: typed facts, goals, inbox rules and a template environment.
 
     ``persona`` and ``paraphrase`` are already applied: the facts hold the persona's people,
     every text is localised, and templates come from the paraphrase's overlay first.
     """
 
     root: Path
-    facts: Mapping[str, Any]
+    facts: WorldFacts
     goals: Mapping[str, Mapping[str, str]]
     inbox: tuple[Mapping[str, Any], ...]
     env: jinja2.Environment = field(repr=False, compare=False)
@@ -96,6 +97,11 @@ class World:
     @property
     def name(self) -> str:
         return self.root.name
+
+    @functools.cached_property
+    def context(self) -> dict[str, Any]:
+        """The facts as plain mappings, as templates see them: agent, company, people, ..."""
+        return self.facts.model_dump(exclude_unset=True)
 
     def localise(self, text: str) -> str:
         """The persona's names applied to a text from outside the world files."""
@@ -200,6 +206,17 @@ def _merged(base: Any, overlay: Any, where: str = "") -> Any:
     }
 
 
+def _world_facts(data: Any, root: Path) -> WorldFacts:
+    """``world.yaml``'s data as typed facts, or a ConfigError naming the file and the fields."""
+    path = root / "world.yaml"
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a mapping (company, agent, people, clock, facts)")
+    try:
+        return WorldFacts.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation_error(exc)}") from exc
+
+
 @functools.lru_cache(maxsize=64)
 def load_world(root: Path = WORLD_DIR, persona: int = 0, paraphrase: int = 0) -> World:
     """Load a world directory with a persona and paraphrase applied, once per process."""
@@ -209,6 +226,7 @@ def load_world(root: Path = WORLD_DIR, persona: int = 0, paraphrase: int = 0) ->
             f"(it has {paraphrase_count(root)}: 0 is the original wording)"
         )
     facts = _merged(_read_yaml(root / "world.yaml"), _overlay_yaml(root, paraphrase, "world.yaml"))
+    _world_facts(facts, root)  # a broken world fails here, before a persona reads it
     drawn = IDENTITY
     if persona:
         pools = parse_pools(_read_yaml(root / "personas.yaml"), str(root / "personas.yaml"))
@@ -234,7 +252,7 @@ def load_world(root: Path = WORLD_DIR, persona: int = 0, paraphrase: int = 0) ->
     ]
     return World(
         root=root,
-        facts=facts,
+        facts=_world_facts(facts, root),
         goals=localise_data(
             _merged(_read_yaml(root / "goals.yaml"), _overlay_yaml(root, paraphrase, "goals.yaml")),
             drawn,
@@ -264,7 +282,7 @@ def _goal_context(world: World, condition: Condition) -> tuple[dict[str, Any] | 
 
 def _base_context(world: World, condition: Condition, mode: Mode) -> dict[str, Any]:
     goal, agent_goal = _goal_context(world, condition)
-    facts = world.facts
+    facts = world.context
     return {
         "agent": facts["agent"],
         "company": facts["company"],
@@ -296,13 +314,11 @@ def _selected_emails(world: World, condition: Condition, context: dict[str, Any]
 
 
 def _address(world: World, who: str) -> str:
-    people = world.facts["people"]
+    people = world.facts.people
     if who in people:
-        person = people[who]
-        return f"{person['name']} <{person['email']}>"
+        return people[who].display
     if who == "agent":
-        agent = world.facts["agent"]
-        return f"{agent['name']} <{agent['email']}>"
+        return world.facts.agent.display
     return who
 
 
