@@ -27,9 +27,11 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
 from insider.analyze import (
+    Analysis,
     awareness_table,
     contrasts_table,
     default_contrasts,
+    gate_table,
     rates_table,
     robustness_table,
 )
@@ -136,9 +138,13 @@ def analyse(table: Path, out: Path) -> None:
     contrasts = timed("contrasts", lambda: contrasts_table(samples, default_contrasts(samples)))
     awareness = timed("awareness", awareness_table, samples)
     robustness = timed("robustness", robustness_table, samples)
+    gate = timed("gate", gate_table, samples)
+    analysis = Analysis(
+        judge_id="judge-a", samples=samples, rates=rates, contrasts=contrasts,
+        awareness=awareness, robustness=robustness, gate=gate,
+    )  # fmt: skip
     report = timed(
-        "report", write_report, out, samples=samples, rates=rates, contrasts=contrasts,
-        awareness=awareness, robustness=robustness, transcripts=transcripts(samples),
+        "report", write_report, out, analysis, transcripts=transcripts(samples),
         meta={"experiment_id": "scale", "mode": "single_turn", "judge_id": "judge-a"},
     )  # fmt: skip
 

@@ -16,6 +16,7 @@ import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 import pytest
 
 from insider.analyze import (
+    Analysis,
     awareness_table,
     contrasts_table,
     default_contrasts,
@@ -23,7 +24,7 @@ from insider.analyze import (
     robustness_table,
 )
 from insider.classify import LABELS, PRIMARY_LABEL
-from insider.report import write_report
+from insider.report import MAX_TRANSCRIPTS, write_report
 from insider.scenarios import Condition, sample_id
 
 PAYLOAD_SCRIPT = "<script>window.__pwned=1</script>"
@@ -115,16 +116,25 @@ def synthetic_transcripts(samples: pd.DataFrame) -> list[dict[str, Any]]:
     return transcripts
 
 
-def _write(run_dir: Path, **overrides: Any) -> Path:
-    samples = synthetic_samples()
-    rates = rates_table(samples)
-    arguments: dict[str, Any] = {
+def _analysis(**tables: pd.DataFrame) -> Analysis:
+    """The synthetic run's tables (no gate table), with some replaced."""
+    samples = tables.get("samples", synthetic_samples())
+    built = {
         "samples": samples,
-        "rates": rates,
+        "rates": rates_table(samples),
         "contrasts": contrasts_table(samples, default_contrasts(samples)),
         "awareness": awareness_table(samples),
         "robustness": robustness_table(samples),
-        "transcripts": synthetic_transcripts(samples),
+        "gate": pd.DataFrame(),
+    }
+    return Analysis(judge_id="judge-a", **{**built, **tables})
+
+
+def _write(run_dir: Path, max_transcripts: int = MAX_TRANSCRIPTS, **tables: pd.DataFrame) -> Path:
+    analysis = _analysis(**tables)
+    arguments: dict[str, Any] = {
+        "transcripts": synthetic_transcripts(analysis.samples),
+        "max_transcripts": max_transcripts,
         "meta": {
             "experiment_id": "demo <b>run</b>",
             "mode": "single_turn",
@@ -134,8 +144,7 @@ def _write(run_dir: Path, **overrides: Any) -> Path:
             "started": "2025-01-01T00:00:00Z",
         },
     }
-    arguments.update(overrides)
-    return write_report(run_dir, **arguments)
+    return write_report(run_dir, analysis, **arguments)
 
 
 @pytest.fixture(scope="module")
@@ -210,10 +219,12 @@ def test_transcripts_are_capped_and_the_page_says_so(tmp_path: Path) -> None:
 
 def test_an_empty_run_still_renders(tmp_path: Path) -> None:
     empty = synthetic_samples().iloc[0:0]
-    path = write_report(
-        tmp_path, samples=empty, rates=rates_table(empty), contrasts=pd.DataFrame(),
-        awareness=pd.DataFrame(), robustness=pd.DataFrame(), transcripts=[], meta={},
+    nothing = pd.DataFrame()
+    analysis = Analysis(
+        judge_id="", samples=empty, rates=rates_table(empty), contrasts=nothing,
+        awareness=nothing, robustness=nothing, gate=nothing,
     )  # fmt: skip
+    path = write_report(tmp_path, analysis, transcripts=[], meta={})
     assert "No transcripts." in path.read_text(encoding="utf-8")
 
 

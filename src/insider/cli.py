@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -18,6 +18,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from insider.errors import ConfigError, InsiderError, RunError
+
+if TYPE_CHECKING:  # only for annotations: commands import what they use when they run
+    from collections.abc import Sequence
+
+    from insider.analyze import Analysis
+    from insider.classify import GoldReport
+    from insider.experiment import ExperimentConfig, JudgeSpec
+    from insider.pipeline import ClassifySummary
+    from insider.run import Display, RunDir
 
 app = typer.Typer(
     help=(
@@ -148,30 +157,29 @@ def run(
 
     Rerunning the same command resumes: completed samples are not run again.
     """
-    import yaml
-
     from insider.experiment import load_experiment
+    from insider.files import read_yaml_mapping
     from insider.run import default_run_dir, prepare_run_dir
 
     config = load_experiment(file)
     if dry_run:
         _print_dry_run(config, prices)
         return
-    raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    raw = read_yaml_mapping(file, "experiment file")
     run_dir = prepare_run_dir(out or default_run_dir(config.id), config, raw)
     _run_pipeline(
         config, run_dir, display=_display(display), analyze_after=analyze_after, processes=processes
     )
 
 
-def _display(value: str | None) -> Any:
+def _display(value: str | None) -> Display | None:
     allowed = ("full", "rich", "plain", "log", "none")
     if value is not None and value not in allowed:
         raise ConfigError(f"--display {value!r} is not allowed; allowed: {', '.join(allowed)}")
-    return value
+    return cast("Display | None", value)
 
 
-def _print_dry_run(config: Any, prices_file: Path | None) -> None:
+def _print_dry_run(config: ExperimentConfig, prices_file: Path | None) -> None:
     from insider.run import CHARS_PER_TOKEN, estimate, load_prices, render_all
 
     prompts = render_all(config)
@@ -197,7 +205,12 @@ def _print_dry_run(config: Any, prices_file: Path | None) -> None:
 
 
 def _run_pipeline(
-    config: Any, run_dir: Any, *, display: Any, analyze_after: bool, processes: int = 1
+    config: ExperimentConfig,
+    run_dir: RunDir,
+    *,
+    display: Display | None,
+    analyze_after: bool,
+    processes: int = 1,
 ) -> None:
     from insider.run import run_experiment
 
@@ -216,21 +229,22 @@ def _run_pipeline(
 
 
 def _classify_analyze_report(
-    run_dir: Any, judges: Any, aggregation: str, judge_id: str | None
+    run_dir: RunDir, judges: Sequence[JudgeSpec], aggregation: str, judge_id: str | None
 ) -> None:
-    from insider.pipeline import TABLES, analyze_run, classify_run, our_world_profile, report_run
+    from insider.analyze import Analysis
+    from insider.pipeline import analyze_run, classify_run, our_world_profile, report_run
 
     scoring = classify_run(run_dir, judges, aggregation, our_world_profile())
     _print_scoring(scoring)
     analysis = analyze_run(run_dir, judge_id or scoring.judge_id)
     _print_headline(analysis)
     report = report_run(run_dir, analysis)
-    names = ",".join(TABLES)
+    names = ",".join(Analysis.table_names())
     console.print(f"  tables:  {run_dir.root}/{{{names}}}.{{parquet,csv}}")
     console.print(f"  report:  [bold]{report}[/]")
 
 
-def _print_scoring(scoring: Any) -> None:
+def _print_scoring(scoring: ClassifySummary) -> None:
     states = ", ".join(f"{state} {count}" for state, count in sorted(scoring.states.items()))
     console.print(
         f"  labels:  {scoring.labels_file} ({scoring.samples} newly scored, "
@@ -239,7 +253,7 @@ def _print_scoring(scoring: Any) -> None:
     )
 
 
-def _print_headline(analysis: Any) -> None:
+def _print_headline(analysis: Analysis) -> None:
     from insider.analyze import headline
 
     table = Table(title=f"Headline rates (judge {analysis.judge_id}), 95 % Wilson intervals")
@@ -258,8 +272,8 @@ def _print_headline(analysis: Any) -> None:
             justify="left" if column in {"model", "scenario", "label"} else "right",
             overflow="fold",
         )
-    rows = headline(analysis.rates) if not analysis.rates.empty else []
-    for row in getattr(rows, "itertuples", lambda **_: [])(index=False):
+    rows = headline(analysis.rates).itertuples(index=False) if not analysis.rates.empty else ()
+    for row in rows:
         rate = "n/a" if row.n_valid == 0 else f"{100 * row.rate:.0f} %"
         ci = "" if row.n_valid == 0 else f"{100 * row.ci_low:.0f}–{100 * row.ci_high:.0f} %"
         table.add_row(
@@ -341,7 +355,7 @@ def mcp_server(
 RunDirArgument = Annotated[Path, typer.Argument(help="A run directory (runs/<experiment id>).")]
 
 
-def _existing_run_dir(path: Path) -> Any:
+def _existing_run_dir(path: Path) -> RunDir:
     from insider.run import RunDir, read_marker
 
     read_marker(path)
@@ -398,7 +412,11 @@ def classify(
 
 
 def _classify_foreign(
-    transcripts: Path, world: Path | None, judges: Any, aggregation: str, out: Path | None
+    transcripts: Path,
+    world: Path | None,
+    judges: Sequence[JudgeSpec],
+    aggregation: str,
+    out: Path | None,
 ) -> None:
     from insider.pipeline import classify_foreign
 
@@ -496,7 +514,7 @@ def validate_judges(
         raise RunError(f"{len(mismatches)} evidence decisions disagree with gold")
 
 
-def _print_gold_report(name: str, result: Any) -> None:
+def _print_gold_report(name: str, result: GoldReport) -> None:
     table = Table(title=f"Judge {result.judge_id} on {result.n_samples} gold transcripts ({name})")
     for column in ("label", "accuracy", "kappa", "n", "by evidence", "by judge", "unscored"):
         table.add_column(column, justify="left" if column == "label" else "right")
@@ -584,14 +602,13 @@ def demo(
 
     No network and no API key. Rerunning resumes; delete the directory to start over.
     """
-    import yaml
-
     from insider.experiment import load_experiment
+    from insider.files import read_yaml_mapping
     from insider.run import prepare_run_dir
 
     demo_file = Path(__file__).with_name("demo.yaml")
     config = load_experiment(demo_file)
-    raw = yaml.safe_load(demo_file.read_text(encoding="utf-8"))
+    raw = read_yaml_mapping(demo_file, "experiment file")
     run_dir = prepare_run_dir(out, config, raw)
     console.print(f"[bold]insider demo[/]: {config.description}")
     _run_pipeline(config, run_dir, display=None, analyze_after=True)

@@ -1,5 +1,6 @@
 """Logs + labels → samples table → rates (Wilson), contrasts (Newcombe), awareness, robustness."""
 
+from insider.analyze._analysis import Analysis, analyze_samples
 from insider.analyze._stats import newcombe, wilson
 from insider.analyze._tables import (
     CONDITION_FIELDS,
@@ -16,7 +17,9 @@ from insider.analyze._tables import (
 
 __all__ = [
     "CONDITION_FIELDS",
+    "Analysis",
     "Contrast",
+    "analyze_samples",
     "attempted_column",
     "awareness_table",
     "contrasts_table",

@@ -1,12 +1,6 @@
 """The end-to-end pipeline over a run directory: classify, analyze, report, paraphrase drafts."""
 
-from insider.pipeline._analyze_run import (
-    TABLES,
-    Analysis,
-    analyze_run,
-    load_run_experiment,
-    write_table,
-)
+from insider.pipeline._analyze_run import analyze_run, load_run_experiment, write_table
 from insider.pipeline._classify_run import (
     ClassifySummary,
     classify_run,
@@ -20,8 +14,6 @@ from insider.pipeline._profile import our_world_profile, shipped_gold_sets
 from insider.pipeline._report_run import report_run
 
 __all__ = [
-    "TABLES",
-    "Analysis",
     "ClassifySummary",
     "DraftSummary",
     "analyze_run",

@@ -5,22 +5,13 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
-from insider.analyze import (
-    attempted_column,
-    awareness_table,
-    contrasts_table,
-    default_contrasts,
-    gate_table,
-    rates_table,
-    robustness_table,
-)
+from insider.analyze import Analysis, analyze_samples, attempted_column
 from insider.classify import LABELS
 from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
@@ -30,21 +21,6 @@ from insider.run import AgentSample, RunDir, iter_agent_samples, read_marker
 from insider.scenarios import Condition
 
 CONDITION_COLUMNS = tuple(Condition.model_fields)
-TABLES = ("samples", "rates", "contrasts", "awareness", "robustness", "gate")
-
-
-@dataclass
-class Analysis:
-    """The tables of one analysis, and where they were written."""
-
-    judge_id: str
-    samples: pd.DataFrame
-    rates: pd.DataFrame
-    contrasts: pd.DataFrame
-    awareness: pd.DataFrame
-    robustness: pd.DataFrame
-    gate: pd.DataFrame
-    files: list[Path] = field(default_factory=list)
 
 
 def load_run_experiment(run_dir: RunDir) -> ExperimentConfig:
@@ -175,17 +151,9 @@ def analyze_run(run_dir: RunDir, judge_id: str | None = None, out: Path | None =
     samples = pd.DataFrame(rows)
     if samples.empty:
         raise ConfigError(f"{run_dir.logs}: the run has no samples yet")
-    contrasts = [c.model_dump() for c in config.contrasts] or default_contrasts(samples)
-    analysis = Analysis(
-        judge_id=labels_file.stem,
-        samples=samples,
-        rates=rates_table(samples),
-        contrasts=contrasts_table(samples, contrasts),
-        awareness=awareness_table(samples),
-        robustness=robustness_table(samples),
-        gate=gate_table(samples),
-    )
-    for name in TABLES:
-        analysis.files += write_table(getattr(analysis, name), out, name)
+    contrasts = [c.model_dump() for c in config.contrasts]
+    analysis = analyze_samples(samples, contrasts, judge_id=labels_file.stem)
+    for name, table in analysis.tables().items():
+        analysis.files += write_table(table, out, name)
     analysis.files.append(transcripts_path)
     return analysis

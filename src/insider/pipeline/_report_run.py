@@ -12,7 +12,8 @@ from typing import Any
 from inspect_ai.log import read_eval_log
 
 from insider import __version__
-from insider.pipeline._analyze_run import Analysis, load_run_experiment
+from insider.analyze import Analysis
+from insider.pipeline._analyze_run import load_run_experiment
 from insider.report import write_report
 from insider.run import RunDir, run_log_files
 
@@ -68,12 +69,7 @@ def report_run(run_dir: RunDir, analysis: Analysis, transcripts: Path | None = N
     """report.html and figures/ inside the run directory."""
     return write_report(
         run_dir.root,
-        samples=analysis.samples,
-        rates=analysis.rates,
-        contrasts=analysis.contrasts,
-        awareness=analysis.awareness,
-        robustness=analysis.robustness,
-        gate=analysis.gate,
+        analysis,
         transcripts=_iter_transcripts(transcripts or run_dir.root / "transcripts.jsonl"),
         meta=run_meta(run_dir, analysis),
     )

@@ -21,6 +21,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from insider.analyze import Analysis
 from insider.analyze import headline as headline_table
 from insider.classify import LABELS, PRIMARY_LABEL, LabelState
 from insider.files import atomic_write_bytes
@@ -339,16 +340,11 @@ def _environment() -> jinja2.Environment:
 
 def write_report(
     run_dir: Path,
+    analysis: Analysis,
     *,
-    samples: pd.DataFrame,
-    rates: pd.DataFrame,
-    contrasts: pd.DataFrame,
-    awareness: pd.DataFrame,
-    robustness: pd.DataFrame,
     transcripts: Iterable[Mapping[str, Any]],
     meta: Mapping[str, Any],
     max_transcripts: int = MAX_TRANSCRIPTS,
-    gate: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``run_dir/report.html`` and ``run_dir/figures/*.svg|png``; return the HTML path.
 
@@ -359,6 +355,8 @@ def write_report(
     from insider.report._plots import render_figures
 
     run_dir = Path(run_dir)
+    samples, rates, contrasts = analysis.samples, analysis.rates, analysis.contrasts
+    awareness, robustness, gate = analysis.awareness, analysis.robustness, analysis.gate
     summary = headline_table(rates) if not rates.empty else pd.DataFrame()
     models = _models(samples, rates)
     figures = render_figures(
@@ -386,7 +384,7 @@ def write_report(
             n_contrast_rows=len(contrasts),
             awareness=awareness_rows(awareness) if not awareness.empty else [],
             robustness=robustness_rows(robustness) if not robustness.empty else [],
-            gate=gate_rows(gate) if gate is not None and not gate.empty else [],
+            gate=gate_rows(gate) if not gate.empty else [],
             max_rows=MAX_TABLE_ROWS,
             transcripts=transcript_payload(transcripts, max_transcripts, len(samples)),
         )

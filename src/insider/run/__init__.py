@@ -2,6 +2,7 @@
 
 from insider.run._dryrun import CHARS_PER_TOKEN, ModelEstimate, Price, estimate, load_prices
 from insider.run._engine import current_sample_id
+from insider.run._engine_progress import Display
 from insider.run._logs import AgentSample, iter_agent_samples, run_log_files
 from insider.run._rundir import (
     RunDir,
@@ -16,6 +17,7 @@ from insider.run._task import build_samples, build_task, task_name
 __all__ = [
     "CHARS_PER_TOKEN",
     "AgentSample",
+    "Display",
     "ModelEstimate",
     "Price",
     "RunDir",
