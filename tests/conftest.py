@@ -1,0 +1,19 @@
+"""Shared test set-up: tests of the real local model skip, with the reason, where it cannot run."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    marked = [item for item in items if item.get_closest_marker("local_model")]
+    if not marked:
+        return
+    from insider.run import local_model_problem
+
+    problem = local_model_problem()
+    if problem is None:
+        return
+    skip = pytest.mark.skip(reason=f"needs the local model, which cannot run here: {problem}")
+    for item in marked:
+        item.add_marker(skip)
