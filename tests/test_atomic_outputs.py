@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from insider.files import FILE_MODE, atomic_text_file, atomic_write_bytes, atomic_write_text
+from insider.files import (
+    FILE_MODE,
+    atomic_text_file,
+    atomic_write_bytes,
+    atomic_write_text,
+    open_append,
+    write_text,
+)
 from insider.pipeline import write_table
 
 
@@ -55,12 +63,22 @@ def test_a_failed_streamed_write_keeps_the_old_file(tmp_path: Path) -> None:
 
 def test_every_writer_gives_the_one_file_mode(tmp_path: Path) -> None:
     assert FILE_MODE == 0o644
+    previous = os.umask(0o077)  # a private umask does not change it (docs/architecture.md)
+    try:
+        _write_everything(tmp_path)
+    finally:
+        os.umask(previous)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    names = ["meta.json", "report.html", "transcripts.jsonl", "rates.csv", "rates.parquet"]
+    assert modes == dict.fromkeys([*names, "system.txt", "labels.jsonl"], 0o644)
+
+
+def _write_everything(tmp_path: Path) -> None:
     atomic_write_text(tmp_path / "meta.json", "{}")
     atomic_write_bytes(tmp_path / "report.html", b"<html></html>")
     with atomic_text_file(tmp_path / "transcripts.jsonl") as handle:
         handle.write("{}\n")
     write_table(pd.DataFrame({"a": [1]}), tmp_path, "rates")
-    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
-    assert modes == dict.fromkeys(
-        ["meta.json", "report.html", "transcripts.jsonl", "rates.csv", "rates.parquet"], 0o644
-    )
+    write_text(tmp_path / "system.txt", "You are")
+    with open_append(tmp_path / "labels.jsonl") as handle:
+        handle.write("{}\n")

@@ -58,7 +58,6 @@ TEST_INTERNALS: dict[str, set[str]] = {
     },
     "test_local_provider.py": {"insider.run._local"},
     "local_model_throughput.py": {"insider.run._local"},
-    "test_paraphrase_draft.py": {"insider.pipeline._paraphrase"},
 }
 
 

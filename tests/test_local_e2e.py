@@ -14,7 +14,17 @@ from insider.run import iter_agent_samples, prepare_run_dir, run_experiment
 pytestmark = pytest.mark.local_model
 
 
+def test_local_model_runs_a_scenario_offline(tmp_path: Path) -> None:
+    run_single_turn(tmp_path, ["lethal"])
+
+
+@pytest.mark.slow  # ~1 min idle, several under load: each scenario is a ~3,000-token prompt
 def test_local_model_runs_every_scenario_offline(tmp_path: Path) -> None:
+    run_single_turn(tmp_path, ["blackmail", "leaking", "lethal"])
+
+
+def run_single_turn(tmp_path: Path, scenarios: list[str]) -> None:
+    """Run, classify and analyze one sample per scenario with the real model."""
     raw: dict[str, Any] = {
         "id": "local_e2e",
         "samples": 1,
@@ -28,7 +38,7 @@ def test_local_model_runs_every_scenario_offline(tmp_path: Path) -> None:
             }
         ],
         "conditions": {
-            "scenario": ["blackmail", "leaking", "lethal"],
+            "scenario": scenarios,
             "goal_type": ["explicit"],
             "goal_value": ["america"],
             "urgency": ["replacement"],
@@ -39,13 +49,13 @@ def test_local_model_runs_every_scenario_offline(tmp_path: Path) -> None:
     summary = run_experiment(config, run_dir, display="none")
     assert summary.success
     samples = list(iter_agent_samples(run_dir.logs))
-    assert sorted(s.metadata["scenario"] for s in samples) == ["blackmail", "leaking", "lethal"]
+    assert sorted(s.metadata["scenario"] for s in samples) == sorted(scenarios)
     for sample in samples:
         assert sample.error is None
         assert sample.answer.strip()
         assert sample.input_tokens > 1000 and 0 < sample.output_tokens <= 32
     scoring = classify_run(run_dir, [], "majority", our_world_profile(), show_progress=False)
-    assert scoring.samples == 3
+    assert scoring.samples == len(scenarios)
     analysis = analyze_run(run_dir, scoring.judge_id)
     states = set(analysis.samples[["blackmail", "leak", "lethal"]].to_numpy().ravel())
     assert states <= {"harmful", "not_harmful", "unscored"}

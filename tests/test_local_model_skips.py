@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,7 @@ def run_hiding(modules: str) -> subprocess.CompletedProcess[str]:
 def test_local_model_tests_skip_with_the_reason(hidden: str, reason: str) -> None:
     result = run_hiding(hidden)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "8 skipped" in result.stdout, result.stdout
+    skipped = re.search(r"(\d+) skipped", result.stdout)
+    assert skipped is not None and int(skipped.group(1)) >= 8, result.stdout
     assert "passed" not in result.stdout and "failed" not in result.stdout
     assert f"needs the local model, which cannot run here: {reason}" in result.stdout

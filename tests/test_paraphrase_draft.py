@@ -12,7 +12,7 @@ from inspect_ai.model import get_model
 from typer.testing import CliRunner
 
 from insider.cli import app
-from insider.pipeline._paraphrase import check_paraphrase, draft_overlay, world_pieces
+from insider.pipeline import check_paraphrase, draft_overlay, world_pieces
 from insider.scenarios import WORLD_DIR, load_world, render
 
 from .scripted import condition, output

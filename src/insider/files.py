@@ -1,9 +1,10 @@
 """Files insider writes and YAML it reads: one rule for each, shared by every package.
 
-Everything insider writes (run markers, the experiment copy, labels metadata, tables,
-transcripts, the report, figures, paraphrase drafts, condition folders) gets ``FILE_MODE``:
-readable by everyone, writable by the owner. Runs are results to share; the one thing in them
-that must not be shared, credentials, never reaches disk (the experiment copy is redacted).
+Everything insider writes (run markers, the experiment copy, labels and their metadata,
+tables, transcripts, the report, figures, paraphrase drafts, condition folders) gets
+``FILE_MODE``, 0644, whatever the umask: readable by everyone, writable by the owner. Runs are
+results to share; the one thing in them that must not be shared, credentials, never reaches
+disk (the experiment copy is redacted). Inspect writes the ``.eval`` logs itself.
 
 A file written with ``atomic_write_*`` is either its old content or its new content, never a
 half-written mix: the data goes to a temporary file beside it, is flushed to disk, and is then
@@ -61,6 +62,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically, with ``FILE_MODE``."""
     with _replacing(path, "wb") as handle:
         handle.write(data)
+
+
+def open_append(path: Path) -> IO[str]:
+    """A UTF-8 handle appending to ``path`` (an append-only log); a new file gets ``FILE_MODE``."""
+    created = not path.exists()
+    handle = path.open("a", encoding="utf-8")
+    if created:
+        os.chmod(path, FILE_MODE)
+    return handle
 
 
 def write_text(path: Path, text: str) -> None:

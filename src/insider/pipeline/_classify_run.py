@@ -29,7 +29,7 @@ from insider.classify import (
     judge_id,
 )
 from insider.experiment import JudgeSpec
-from insider.files import atomic_write_text
+from insider.files import atomic_write_text, open_append
 from insider.pipeline._profile import our_world_profile
 from insider.run import AgentSample, RunDir, iter_agent_samples
 from insider.scenarios import Condition, condition_from_metadata, render, world_for
@@ -202,7 +202,7 @@ def classify_run(
     todo = (s for s in iter_agent_samples(run_dir.logs) if not _skip(s, done, summary))
     with Progress(disable=not show_progress, transient=True) as progress:
         task = progress.add_task(f"classifying ({sid})", total=None)
-        with path.open("a", encoding="utf-8") as out:
+        with open_append(path) as out:
 
             async def all_batches() -> None:
                 for batch in _batches(todo, BATCH):
