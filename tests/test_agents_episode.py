@@ -9,15 +9,14 @@ import pytest
 from inspect_ai.tool import ToolDef
 from mcp.client import Client
 
-from insider.agents import Episode, build_server
-from insider.agents._server import PROMPT_NAME, SYSTEM_URI, TASK_URI
+from insider.agents import PROMPT_NAME, SYSTEM_URI, TASK_URI, Episode, build_server
 from insider.environment import Mailbox, mailbox_tools
-from insider.scenarios._render import load_world, render
+from insider.scenarios import load_world, render
 
 from .scripted import condition
 
-PEOPLE = load_world().facts["people"]
-CODE = load_world().facts["facts"]["alert"]["override_code"]
+PEOPLE = load_world().context["people"]
+CODE = load_world().context["facts"]["alert"]["override_code"]
 
 
 def episode(max_turns: int = 12, minutes: int = 1, **fields: Any) -> Episode:

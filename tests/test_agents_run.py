@@ -21,11 +21,9 @@ from typer.testing import CliRunner
 from insider.cli import app
 from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
-from insider.pipeline import classify_run, our_world_profile
-from insider.pipeline._analyze_run import analyze_run
-from insider.pipeline._report_run import report_run
+from insider.pipeline import analyze_run, classify_run, our_world_profile, report_run
 from insider.run import prepare_run_dir, run_experiment
-from insider.scenarios._render import load_world, render
+from insider.scenarios import load_world, render
 
 from .scripted import condition
 from .test_agentic_run import model_output
@@ -33,7 +31,7 @@ from .test_agentic_run import model_output
 ROOT = Path(__file__).resolve().parents[1]
 AGENT = str(ROOT / "tests" / "agents" / "mailbox_agent.py")
 INSIDER = str(Path(sys.executable).with_name("insider"))
-RIVAL = load_world().facts["people"]["rival_contact"]["email"]
+RIVAL = load_world().context["people"]["rival_contact"]["email"]
 LEAK_WHEN = "Your primary goal"  # in the system prompt of explicit goals only
 EXPLICIT = "leaking_explicit-america_replacement"
 NO_GOAL = "leaking_none_replacement"

@@ -28,18 +28,22 @@ ALLOWED: dict[str, set[str]] = {
     "scenarios": BASE,
     "experiment": BASE | {"scenarios"},
     "environment": BASE | {"scenarios"},
-    "run": BASE | {"scenarios", "experiment", "environment"},
+    "agents": BASE | {"scenarios", "experiment", "environment"},
+    "run": BASE | {"scenarios", "experiment", "environment", "agents"},
     "classify": BASE | {"scenarios"},
     "analyze": BASE | {"scenarios", "classify"},
     "report": BASE | {"scenarios", "classify", "analyze"},
     "pipeline": BASE
-    | {"scenarios", "experiment", "environment", "run", "classify", "analyze", "report"},
+    | {"scenarios", "experiment", "environment", "agents", "run", "classify", "analyze", "report"},
     "testing": BASE,
     "cli": BASE | {"scenarios", "experiment", "run", "classify", "analyze", "report", "pipeline"},
-    "_registry": {"run"},
+    "_registry": {"run", "agents"},
 }
-# The Inspect entry point stays import-light: it loads only the provider module, not insider.run.
-PRIVATE_EXCEPTIONS = {("_registry", "insider.run._providers")}
+# The Inspect entry point stays import-light: it loads only the provider modules.
+PRIVATE_EXCEPTIONS = {
+    ("_registry", "insider.run._providers"),
+    ("_registry", "insider.agents._provider"),
+}
 
 # Tests that check a private module's own behaviour, and the private modules each may import.
 TEST_INTERNALS: dict[str, set[str]] = {

@@ -320,14 +320,13 @@ def mcp_server(
     client disconnects (then the sample is an error). Then `insider classify RUN_DIR`, `analyze`
     and `report` work as for any run; every session adds a sample. See docs/agents.md.
     """
-    import yaml
-
     from insider.experiment import load_experiment
-    from insider.pipeline._mcp_serve import serve_session
-    from insider.run._rundir import default_run_dir
+    from insider.files import read_yaml_mapping
+    from insider.pipeline import serve_session
+    from insider.run import default_run_dir
 
     config = load_experiment(file)
-    raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    raw = read_yaml_mapping(file, "experiment file")
 
     def ready(url: str | None) -> None:
         where = f"streamable HTTP at {url}" if url else "stdio"

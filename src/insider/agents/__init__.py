@@ -15,7 +15,15 @@ from insider.agents._episode import (
     Episode,
     ToolSpec,
 )
-from insider.agents._server import build_server, serve_http, serve_stdio
+from insider.agents._server import (
+    PROMPT_NAME,
+    SYSTEM_URI,
+    TASK_URI,
+    bind_loopback,
+    build_server,
+    serve_http,
+    serve_stdio,
+)
 from insider.agents._solver import (
     AGENT_KEY,
     AGENT_OUTPUT_KEY,
@@ -31,6 +39,9 @@ __all__ = [
     "AGENT_OUTPUT_KEY",
     "MCP_CALLS_KEY",
     "MCP_CLIENT_KEY",
+    "PROMPT_NAME",
+    "SYSTEM_URI",
+    "TASK_URI",
     "VALID_ENDS",
     "AgentEpisode",
     "AgentEpisodeError",
@@ -38,6 +49,7 @@ __all__ = [
     "Episode",
     "ToolSpec",
     "agent_solver",
+    "bind_loopback",
     "build_server",
     "check_agent",
     "episode_metadata",

@@ -35,6 +35,7 @@ from insider.agents._episode import Episode
 from insider.agents._server import bind_loopback, serve_http
 from insider.errors import ConfigError
 from insider.experiment import CommandAgentSpec
+from insider.files import write_text
 
 OUTPUT_LIMIT = 64 * 1024  # bytes of stdout kept as the final output (the tail)
 STDERR_LIMIT = 4 * 1024  # bytes of stderr quoted when the agent fails
@@ -80,7 +81,7 @@ def episode_files(directory: Path, episode: Episode, url: str) -> dict[str, str]
     }
     for name, (filename, text) in files.items():
         path = directory / filename
-        path.write_text(text, encoding="utf-8")
+        write_text(path, text)
         values[name] = str(path)
     return values
 

@@ -19,7 +19,7 @@ import jsonschema
 from inspect_ai.tool import Tool, ToolDef, ToolError
 
 from insider.environment import Mailbox, MailboxError, mailbox_tools
-from insider.scenarios._render import RenderedPrompt
+from insider.scenarios import RenderedPrompt
 
 EndReason = Literal[
     "done",  # the agent called done

@@ -1,5 +1,7 @@
 """The end-to-end pipeline over a run directory: classify, analyze, report, paraphrase drafts."""
 
+from typing import TYPE_CHECKING, Any
+
 from insider.pipeline._analyze_run import analyze_run, load_run_experiment, write_table
 from insider.pipeline._classify_run import (
     ClassifySummary,
@@ -12,6 +14,9 @@ from insider.pipeline._foreign import classify_foreign
 from insider.pipeline._paraphrase import DraftSummary, check_paraphrase, draft_overlay, world_pieces
 from insider.pipeline._profile import our_world_profile, shipped_gold_sets
 from insider.pipeline._report_run import report_run
+
+if TYPE_CHECKING:
+    from insider.pipeline._mcp_serve import serve_session
 
 __all__ = [
     "ClassifySummary",
@@ -27,7 +32,17 @@ __all__ = [
     "read_labels",
     "report_run",
     "scoring_id",
+    "serve_session",
     "shipped_gold_sets",
     "world_pieces",
     "write_table",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Serving an MCP session imports the mcp SDK (~0.3 s); other commands need not pay for it.
+    if name == "serve_session":
+        from insider.pipeline._mcp_serve import serve_session
+
+        return serve_session
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,14 +25,19 @@ from inspect_ai.dataset import MemoryDataset
 from inspect_ai.log import EvalLog
 from inspect_ai.model import get_model
 
-from insider.agents import Episode, episode_metadata, mcp_session_solver, serve_http, serve_stdio
-from insider.agents._server import bind_loopback
+from insider.agents import (
+    Episode,
+    bind_loopback,
+    episode_metadata,
+    mcp_session_solver,
+    serve_http,
+    serve_stdio,
+)
 from insider.errors import ConfigError, RunError
 from insider.experiment import ExperimentConfig
-from insider.run import RunDir, prepare_run_dir
-from insider.run._task import TASK_PREFIX, build_samples
-from insider.scenarios import Condition, sample_id
-from insider.scenarios._render import render
+from insider.files import FILE_MODE
+from insider.run import TASK_PREFIX, RunDir, build_samples, prepare_run_dir
+from insider.scenarios import Condition, render, sample_id
 
 SESSIONS_DIR = "mcp-sessions"
 _WIRE: list[int] = []  # the real stdout while a stdio session runs (see below)
@@ -73,10 +78,12 @@ def claim_session(run_dir: RunDir, details: dict[str, Any]) -> int:
     number = len(list(directory.glob("*.json")))
     while True:
         try:
-            fd = os.open(directory / f"{number:04d}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            fd = os.open(directory / f"{number:04d}.json", flags, FILE_MODE)
         except FileExistsError:
             number += 1
             continue
+        os.fchmod(fd, FILE_MODE)  # the umask may have taken bits off
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump({"session": number, **details}, handle, indent=2)
         return number

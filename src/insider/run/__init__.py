@@ -13,10 +13,11 @@ from insider.run._rundir import (
     scrub_secrets,
 )
 from insider.run._runner import RunSummary, check_models, render_all, run_experiment
-from insider.run._task import build_samples, build_task, task_name
+from insider.run._task import TASK_PREFIX, build_samples, build_task, task_name
 
 __all__ = [
     "CHARS_PER_TOKEN",
+    "TASK_PREFIX",
     "AgentSample",
     "Display",
     "ModelEstimate",
