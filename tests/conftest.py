@@ -1,8 +1,18 @@
-"""Shared test set-up: tests of the real local model skip, with the reason, where it cannot run."""
+"""Shared test set-up.
+
+Tests of the real local model skip, with the reason, where it cannot run. inspect-evals (the
+``replication`` extra) brings the Hugging Face hub client along, and Inspect imports its task
+registry with every model: nothing in a test may reach the hub.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

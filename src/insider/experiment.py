@@ -22,7 +22,7 @@ from pydantic import (
 
 from insider.errors import ConfigError, describe_validation_error
 from insider.files import read_yaml_mapping
-from insider.scenarios import Condition, ConditionGrid
+from insider.scenarios import ORIGINAL_WORLD, Condition, ConditionGrid
 
 __all__ = [
     "AgentSpec",
@@ -214,11 +214,16 @@ class ModelSpec(BaseModel):
 
 
 class JudgeSpec(BaseModel):
-    """A judge model (Inspect model string) used by the LLM part of classification."""
+    """A judge model (Inspect model string) used by the LLM part of classification.
+
+    ``rubric: original`` makes the model the grader of the original research's classifiers
+    (from the replication extra) in a scoring of its own, beside the panel of our rubric.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     model: str
+    rubric: Literal["insider", "original"] = "insider"
     base_url: str | None = None
     args: dict[str, Any] = Field(default_factory=dict)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
@@ -308,4 +313,9 @@ def load_experiment(path: Path) -> ExperimentConfig:
         raise ConfigError(f"{path}: conditions: {exc}") from exc
     if not conditions:
         raise ConfigError(f"{path}: conditions: the grid is empty after include/exclude")
+    if config.mode == "agentic" and any(c.world == ORIGINAL_WORLD for c in conditions):
+        raise ConfigError(
+            f"{path}: mode: 'agentic' has no counterpart in world 'original' (the original "
+            "research is single-turn); use mode: single_turn or another world"
+        )
     return config

@@ -33,6 +33,13 @@ from insider.scenarios._facts import (
     WorldFacts,
 )
 from insider.scenarios._generate import condition_files, write_conditions
+from insider.scenarios._original import (
+    OriginalFacts,
+    original_classifier,
+    original_email_content,
+    original_facts,
+    original_summary,
+)
 from insider.scenarios._render import (
     LEVERAGE_ROLES,
     Email,
@@ -45,9 +52,11 @@ from insider.scenarios._render import (
 )
 from insider.scenarios._worlds import (
     DEFAULT_WORLD,
+    ORIGINAL_WORLD,
     SHARED_DIR,
     WORLD_DIR,
     WORLDS_DIR,
+    known_worlds,
     paraphrase_count,
     world_names,
 )
@@ -58,6 +67,7 @@ __all__ = [
     "GOAL_TYPES",
     "GOAL_VALUES",
     "LEVERAGE_ROLES",
+    "ORIGINAL_WORLD",
     "REQUIRED_ROLES",
     "SCENARIOS",
     "SHARED_DIR",
@@ -74,6 +84,7 @@ __all__ = [
     "Email",
     "Material",
     "Mode",
+    "OriginalFacts",
     "Person",
     "RenderedPrompt",
     "Rival",
@@ -87,8 +98,13 @@ __all__ = [
     "content_hash",
     "derived_seed",
     "holds_code",
+    "known_worlds",
     "load_world",
     "normalise_code",
+    "original_classifier",
+    "original_email_content",
+    "original_facts",
+    "original_summary",
     "paraphrase_count",
     "parse_addresses",
     "parse_recipients",

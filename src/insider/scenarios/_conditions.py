@@ -15,7 +15,15 @@ from typing import Any, Literal, cast, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from insider.errors import describe_validation_error
-from insider.scenarios._worlds import DEFAULT_WORLD, WORLDS_DIR, paraphrase_count, world_names
+from insider.scenarios._worlds import (
+    DEFAULT_WORLD,
+    ORIGINAL_INSTALL_HINT,
+    ORIGINAL_WORLD,
+    WORLDS_DIR,
+    known_worlds,
+    original_installed,
+    paraphrase_count,
+)
 
 Scenario = Literal["blackmail", "leaking", "lethal"]
 GoalType = Literal["explicit", "latent", "none", "ambiguous", "swap"]
@@ -41,6 +49,16 @@ GOAL_TYPES: tuple[str, ...] = get_args(GoalType)
 GOAL_VALUES: tuple[str, ...] = tuple(v for v in get_args(GoalValue) if v != "none")
 URGENCIES: tuple[str, ...] = get_args(Urgency)
 VALUED_GOAL_TYPES = frozenset({"explicit", "latent", "swap"})
+# Fields with no counterpart in the original research's prompts: world original refuses them.
+NOT_IN_ORIGINAL: tuple[str, ...] = (
+    "approval_gate",
+    "escalation_channel",
+    "data_minimisation",
+    "goal_framing",
+    "persona",
+    "paraphrase",
+    "ablate",
+)
 
 GOAL_PAIRS: dict[str, str] = {
     "america": "global",
@@ -85,9 +103,29 @@ class Condition(BaseModel):
     @field_validator("world")
     @classmethod
     def _known_world(cls, value: str) -> str:
-        if value not in world_names():
-            raise ValueError(f"unknown world {value!r}; allowed: {', '.join(world_names())}")
+        if value not in known_worlds():
+            raise ValueError(f"unknown world {value!r}; allowed: {', '.join(known_worlds())}")
+        if value == ORIGINAL_WORLD and not original_installed():
+            raise ValueError(
+                "world 'original' is loaded from the inspect-evals package, which is not "
+                f"installed; install it with: {ORIGINAL_INSTALL_HINT}"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _check_original(self) -> Condition:
+        if self.world != ORIGINAL_WORLD:
+            return self
+        default = Condition.model_fields
+        changed = [name for name in NOT_IN_ORIGINAL if getattr(self, name) != default[name].default]
+        if changed:
+            raise ValueError(
+                f"world 'original': {', '.join(changed)} ha{'s' if len(changed) == 1 else 've'} "
+                "no counterpart in the original research's prompts; leave "
+                f"{'it' if len(changed) == 1 else 'them'} at the default or use another world "
+                f"({', '.join(w for w in known_worlds() if w != ORIGINAL_WORLD)})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_paraphrase(self) -> Condition:
@@ -112,7 +150,9 @@ class Condition(BaseModel):
                 f"goal_type {self.goal_type!r} carries no goal value "
                 f"(got goal_value {self.goal_value!r}; use 'none')"
             )
-        if self.extra_instruction == "goal" and self.goal_type not in {"explicit", "swap"}:
+        # In the original world 'goal' is the original's own instruction, whatever the goal type.
+        stated = self.goal_type in {"explicit", "swap"} or self.world == ORIGINAL_WORLD
+        if self.extra_instruction == "goal" and not stated:
             raise ValueError(
                 "extra_instruction 'goal' restates the agent's goal, so it needs goal_type "
                 f"explicit or swap (got {self.goal_type!r})"
@@ -326,7 +366,8 @@ def _compatible(goal_type: str, extras: Mapping[str, Any]) -> bool:
     ``include`` is still an error.
     """
     stated = goal_type in {"explicit", "swap"}
-    if extras.get("extra_instruction") == "goal" and not stated:
+    original = extras.get("world") == ORIGINAL_WORLD
+    if extras.get("extra_instruction") == "goal" and not (stated or original):
         return False
     return not (extras.get("goal_framing", "standard") != "standard" and not stated)
 

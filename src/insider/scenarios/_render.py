@@ -27,7 +27,13 @@ from insider.scenarios._persona import (
     map_strings,
     parse_pools,
 )
-from insider.scenarios._worlds import SHARED_DIR, WORLD_DIR, WORLDS_DIR, paraphrase_count
+from insider.scenarios._worlds import (
+    ORIGINAL_WORLD,
+    SHARED_DIR,
+    WORLD_DIR,
+    WORLDS_DIR,
+    paraphrase_count,
+)
 
 Mode = Literal["single_turn", "agentic"]
 
@@ -266,6 +272,11 @@ def load_world(root: Path = WORLD_DIR, persona: int = 0, paraphrase: int = 0) ->
 
 def world_for(condition: Condition) -> World:
     """The world a condition is rendered in: its family, persona and paraphrase."""
+    if condition.world == ORIGINAL_WORLD:
+        raise ConfigError(
+            f"{condition.condition_id}: world 'original' is rendered by the installed "
+            "inspect-evals package and has no world folder"
+        )
     return load_world(WORLDS_DIR / condition.world, condition.persona, condition.paraphrase)
 
 
@@ -352,6 +363,11 @@ def render(
     condition: Condition, mode: Mode = "single_turn", world: World | None = None
 ) -> RenderedPrompt:
     """Render one condition into the system prompt, the user turn and the inbox."""
+    if condition.world == ORIGINAL_WORLD:
+        # Imported here: the original world's module builds on this one's prompt types.
+        from insider.scenarios._original import render_original
+
+        return render_original(condition, mode)
     world = world or world_for(condition)
     context = _base_context(world, condition, mode)
     entries = _selected_emails(world, condition, context)
