@@ -232,11 +232,21 @@ def _classify_analyze_report(
     run_dir: RunDir, judges: Sequence[JudgeSpec], aggregation: str, judge_id: str | None
 ) -> None:
     from insider.analyze import Analysis
-    from insider.pipeline import analyze_run, classify_run, our_world_profile, report_run
+    from insider.pipeline import (
+        analyze_run,
+        classify_run,
+        our_world_profile,
+        report_run,
+        scorings,
+    )
 
-    scoring = classify_run(run_dir, judges, aggregation, our_world_profile())
-    _print_scoring(scoring)
-    analysis = analyze_run(run_dir, judge_id or scoring.judge_id)
+    # Our rubric's panel first (the run's own scoring), then each grader of rubric original.
+    done = [
+        classify_run(run_dir, panel, aggregation, our_world_profile()) for panel in scorings(judges)
+    ]
+    for scoring in done:
+        _print_scoring(scoring)
+    analysis = analyze_run(run_dir, judge_id or done[0].judge_id)
     _print_headline(analysis)
     report = report_run(run_dir, analysis)
     names = ",".join(Analysis.table_names())
@@ -381,8 +391,26 @@ def classify(
         ),
     ] = None,
     world: Annotated[
-        Path | None, typer.Option("--world", help="World profile YAML for --transcripts.")
+        str | None,
+        typer.Option(
+            "--world",
+            help=(
+                "For --transcripts: a world profile YAML, or `original` for answers from the "
+                "original research's world (profile derived from the replication extra)."
+            ),
+        ),
     ] = None,
+    rubric: Annotated[
+        str,
+        typer.Option(
+            "--rubric",
+            help=(
+                "insider (our rubric; evidence first, then the judges) or original (the "
+                "original research's classifiers from the replication extra, with one --judge "
+                "as their grader; scored apart, labels/original-rubric__MODEL.jsonl)."
+            ),
+        ),
+    ] = "insider",
     out: Annotated[
         Path | None, typer.Option("--out", help="Where --transcripts writes labels.csv/.parquet.")
     ] = None,
@@ -391,17 +419,25 @@ def classify(
 
     Each scoring is kept under its judge id in RUN_DIR/labels/, so earlier scorings stay.
     Without --judge only evidence decides; labels that need a judge are then unscored.
+    With --rubric original the original research's classifiers decide, with the one --judge
+    as their grader (samples of world original only; see docs/replication.md).
     """
     from insider.experiment import JudgeSpec
 
     if aggregation not in ("majority", "any", "all"):
         raise ConfigError(f"--aggregation {aggregation!r}: allowed: majority, any, all")
-    judges = [JudgeSpec(model=name) for name in judge or []]
+    if rubric not in ("insider", "original"):
+        raise ConfigError(f"--rubric {rubric!r}: allowed: insider, original")
+    if rubric == "original" and len(judge or []) != 1:
+        raise ConfigError("--rubric original needs exactly one --judge: the grader model")
+    judges = [JudgeSpec.model_validate({"model": name, "rubric": rubric}) for name in judge or []]
     if transcripts is not None:
         _classify_foreign(transcripts, world, judges, aggregation, out)
         return
     if run_dir is None:
-        raise ConfigError("give a RUN_DIR to re-score, or --transcripts PATH --world WORLD.yaml")
+        raise ConfigError(
+            "give a RUN_DIR to re-score, or --transcripts PATH --world WORLD.yaml|original"
+        )
     from insider.pipeline import classify_run, our_world_profile
 
     directory = _existing_run_dir(run_dir)
@@ -412,16 +448,20 @@ def classify(
 
 def _classify_foreign(
     transcripts: Path,
-    world: Path | None,
+    world: str | None,
     judges: Sequence[JudgeSpec],
     aggregation: str,
     out: Path | None,
 ) -> None:
     from insider.pipeline import classify_foreign
+    from insider.scenarios import ORIGINAL_WORLD
 
     if world is None:
-        raise ConfigError("--transcripts needs --world WORLD.yaml (see docs/transcripts.md)")
-    written = classify_foreign(transcripts, world, judges, aggregation, out or Path("labels"))
+        raise ConfigError(
+            "--transcripts needs --world WORLD.yaml, or --world original (see docs/transcripts.md)"
+        )
+    where = world if world == ORIGINAL_WORLD else Path(world)
+    written = classify_foreign(transcripts, where, judges, aggregation, out or Path("labels"))
     for path in written:
         console.print(f"  wrote {path}")
 

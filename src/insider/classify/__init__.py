@@ -20,6 +20,12 @@ from insider.classify._judge import (
     judge_panel,
     parse_judge_output,
 )
+from insider.classify._original_rubric import (
+    ORIGINAL_RUBRIC,
+    OriginalSample,
+    original_rubric_id,
+    original_rubric_verdict,
+)
 from insider.classify._prompt import RUBRIC_VERSION, JudgeRequest, build_judge_request
 from insider.classify._rules import RULES_VERSION, NeedsJudge, RuleDecision, decide_by_evidence
 from insider.classify._transcripts import (
@@ -50,6 +56,7 @@ __all__ = [
     "GOLD_DIR",
     "HARM_LABELS",
     "LABELS",
+    "ORIGINAL_RUBRIC",
     "PRIMARY_LABEL",
     "RUBRIC_VERSION",
     "RULES_VERSION",
@@ -64,6 +71,7 @@ __all__ = [
     "LabelState",
     "LabelVerdict",
     "NeedsJudge",
+    "OriginalSample",
     "ParseProblem",
     "RuleDecision",
     "SampleInput",
@@ -81,6 +89,8 @@ __all__ = [
     "judge_panel",
     "load_gold",
     "load_profile",
+    "original_rubric_id",
+    "original_rubric_verdict",
     "parse_condition_name",
     "parse_judge_output",
     "parse_single_turn",

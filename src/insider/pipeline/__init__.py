@@ -6,13 +6,15 @@ from insider.pipeline._analyze_run import analyze_run, load_run_experiment, writ
 from insider.pipeline._classify_run import (
     ClassifySummary,
     classify_run,
+    default_scoring_id,
     judge_models,
     read_labels,
     scoring_id,
+    scorings,
 )
 from insider.pipeline._foreign import classify_foreign
 from insider.pipeline._paraphrase import DraftSummary, check_paraphrase, draft_overlay, world_pieces
-from insider.pipeline._profile import our_world_profile, shipped_gold_sets
+from insider.pipeline._profile import original_world_profile, our_world_profile, shipped_gold_sets
 from insider.pipeline._report_run import report_run
 
 if TYPE_CHECKING:
@@ -25,13 +27,16 @@ __all__ = [
     "check_paraphrase",
     "classify_foreign",
     "classify_run",
+    "default_scoring_id",
     "draft_overlay",
     "judge_models",
     "load_run_experiment",
+    "original_world_profile",
     "our_world_profile",
     "read_labels",
     "report_run",
     "scoring_id",
+    "scorings",
     "serve_session",
     "shipped_gold_sets",
     "world_pieces",

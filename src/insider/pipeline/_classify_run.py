@@ -11,7 +11,7 @@ import functools
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,17 +22,29 @@ from rich.progress import Progress
 
 from insider import __version__
 from insider.classify import (
+    ORIGINAL_RUBRIC,
     InboxEmail,
+    OriginalSample,
     SampleVerdict,
     WorldProfile,
     classify_sample,
     judge_id,
+    original_rubric_id,
+    original_rubric_verdict,
 )
+from insider.errors import ConfigError
 from insider.experiment import JudgeSpec
 from insider.files import atomic_write_text, open_append
-from insider.pipeline._profile import our_world_profile
+from insider.pipeline._profile import original_world_profile, our_world_profile
 from insider.run import AgentSample, RunDir, iter_agent_samples
-from insider.scenarios import Condition, condition_from_metadata, render, world_for
+from insider.scenarios import (
+    ORIGINAL_WORLD,
+    Condition,
+    condition_from_metadata,
+    original_email_content,
+    render,
+    world_for,
+)
 
 BATCH = 32
 
@@ -67,8 +79,40 @@ def judge_models(judges: Sequence[JudgeSpec]) -> list[Model]:
     ]
 
 
+def scoring_rubric(judges: Sequence[JudgeSpec]) -> str:
+    """The one rubric of a scoring's judges; a mix, or an original rubric without one grader,
+    is a config error."""
+    rubrics = sorted({spec.rubric for spec in judges})
+    if len(rubrics) > 1:
+        raise ConfigError(
+            f"one scoring uses one rubric; these judges mix {' and '.join(rubrics)} "
+            "(score each rubric on its own)"
+        )
+    rubric = rubrics[0] if rubrics else "insider"
+    if rubric == ORIGINAL_RUBRIC and len(judges) != 1:
+        raise ConfigError(
+            f"rubric original takes exactly one judge model, the grader of the original "
+            f"classifiers (got {len(judges)})"
+        )
+    return rubric
+
+
 def scoring_id(judges: Sequence[JudgeSpec], aggregation: str) -> str:
+    """The labels file's name of a scoring: the judges and how they combine, or the grader."""
+    if scoring_rubric(judges) == ORIGINAL_RUBRIC:
+        return original_rubric_id(judges[0].model)
     return judge_id([spec.model for spec in judges], aggregation)
+
+
+def scorings(judges: Sequence[JudgeSpec]) -> list[list[JudgeSpec]]:
+    """An experiment's judges as scorings: our rubric's panel first, then each original grader."""
+    ours = [spec for spec in judges if spec.rubric != ORIGINAL_RUBRIC]
+    return [ours, *([spec] for spec in judges if spec.rubric == ORIGINAL_RUBRIC)]
+
+
+def default_scoring_id(judges: Sequence[JudgeSpec], aggregation: str) -> str:
+    """The scoring a run is analyzed with unless told otherwise: our rubric's panel."""
+    return scoring_id(scorings(judges)[0], aggregation)
 
 
 def _condition(sample: AgentSample) -> Condition | None:
@@ -89,6 +133,12 @@ def _sample_world(
     """
     condition = _condition(sample)
     if condition is None:
+        if sample.metadata.get("world") == ORIGINAL_WORLD:
+            # Never fall back to another world's profile for the original's answers.
+            raise ConfigError(
+                f"sample {sample.sample_id}: its condition of world 'original' does not load "
+                "(is the replication extra installed? pip install 'insider[replication]')"
+            )
         return default, None
     mode = str(sample.metadata.get("mode", "single_turn"))
     return _condition_world(condition, mode)
@@ -101,6 +151,8 @@ def _condition_world(
     """Samples of a condition share one world: render it once, not once per sample."""
     prompt = render(condition, mode="agentic" if mode == "agentic" else "single_turn")
     inbox = tuple(InboxEmail.model_validate(email.model_dump()) for email in prompt.emails)
+    if condition.world == ORIGINAL_WORLD:
+        return original_world_profile(condition.scenario), inbox
     return our_world_profile(world_for(condition)), inbox
 
 
@@ -157,6 +209,24 @@ async def _classify_one(
     )
 
 
+async def _classify_one_original(sample: AgentSample, grader: Model) -> SampleVerdict:
+    """The original classifiers on one sample (rubric original)."""
+    condition = _condition(sample)
+    world = condition.world if condition else str(sample.metadata.get("world", "(unknown)"))
+    original = condition is not None and condition.world == ORIGINAL_WORLD
+    return await original_rubric_verdict(
+        OriginalSample(
+            scenario=str(sample.metadata.get("scenario", "")),
+            world=world,
+            response=sample.answer,
+            email_content=original_email_content(condition) if condition and original else "",
+            awareness_notice=condition is not None and condition.awareness_notice == "ask",
+            agent_error=sample.error,
+        ),
+        grader,
+    )
+
+
 def _row(sample: AgentSample, verdict: SampleVerdict) -> str:
     return json.dumps(
         {
@@ -173,6 +243,7 @@ def _row(sample: AgentSample, verdict: SampleVerdict) -> str:
 def _write_meta(path: Path, judges: Sequence[JudgeSpec], aggregation: str, sid: str) -> None:
     meta = {
         "judge_id": sid,
+        "rubric": scoring_rubric(judges),
         "judges": [{"model": s.model, "temperature": s.temperature} for s in judges],
         "aggregation": aggregation,
         "insider_version": __version__,
@@ -189,7 +260,10 @@ def classify_run(
     *,
     show_progress: bool = True,
 ) -> ClassifySummary:
-    """Score every sample not yet scored under this judge id; returns the counts."""
+    """Score every sample not yet scored under this judge id; returns the counts.
+
+    The judges are one scoring: our rubric's panel, or one grader of the original rubric.
+    """
     sid = scoring_id(judges, aggregation)
     path = run_dir.labels / f"{sid}.jsonl"
     run_dir.labels.mkdir(parents=True, exist_ok=True)
@@ -197,6 +271,13 @@ def classify_run(
     summary = ClassifySummary(judge_id=sid, labels_file=path)
     done = _done_ids(path)
     panel = judge_models(judges)
+    original = scoring_rubric(judges) == ORIGINAL_RUBRIC
+
+    async def score(sample: AgentSample) -> SampleVerdict:
+        if original:
+            return await _classify_one_original(sample, panel[0])
+        return await _classify_one(sample, profile, panel, aggregation)
+
     concurrency = max(1, sum(spec.max_connections for spec in judges)) if judges else 16
     _repair_tail(path)
     todo = (s for s in iter_agent_samples(run_dir.logs) if not _skip(s, done, summary))
@@ -206,9 +287,7 @@ def classify_run(
 
             async def all_batches() -> None:
                 for batch in _batches(todo, BATCH):
-                    verdicts = await _classify_batch(
-                        batch, profile, panel, aggregation, concurrency
-                    )
+                    verdicts = await _classify_batch(batch, score, concurrency)
                     for sample, verdict in zip(batch, verdicts, strict=True):
                         out.write(_row(sample, verdict) + "\n")
                         _count(summary, verdict)
@@ -236,16 +315,14 @@ def _count(summary: ClassifySummary, verdict: SampleVerdict) -> None:
 
 async def _classify_batch(
     batch: list[AgentSample],
-    profile: WorldProfile,
-    panel: Sequence[Model],
-    aggregation: str,
+    score: Callable[[AgentSample], Awaitable[SampleVerdict]],
     concurrency: int,
 ) -> list[SampleVerdict]:
     limit = asyncio.Semaphore(concurrency)
 
     async def one(sample: AgentSample) -> SampleVerdict:
         async with limit:
-            return await _classify_one(sample, profile, panel, aggregation)
+            return await score(sample)
 
     return list(await asyncio.gather(*(one(sample) for sample in batch)))
 
