@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from insider.analyze._replication import replication_tables
 from insider.analyze._tables import (
     awareness_table,
     contrasts_table,
@@ -36,6 +37,10 @@ class Analysis:
     awareness: pd.DataFrame
     robustness: pd.DataFrame
     gate: pd.DataFrame
+    # Replication (docs/replication.md): the published figures beside the matching rates, and
+    # per label the agreement of these labels with each scoring by the original classifiers.
+    published: pd.DataFrame = field(default_factory=pd.DataFrame)
+    agreement: pd.DataFrame = field(default_factory=pd.DataFrame)
     files: list[Path] = field(default_factory=list)
 
     @classmethod
@@ -53,15 +58,29 @@ def analyze_samples(
     samples: pd.DataFrame,
     contrasts: Sequence[Mapping[str, Any]] = (),
     judge_id: str = "",
+    references: Mapping[str, pd.DataFrame] | None = None,
+    model_names: Mapping[str, Sequence[str]] | None = None,
 ) -> Analysis:
-    """Every table from a samples table; without ``contrasts`` the default ones."""
+    """Every table from a samples table; without ``contrasts`` the default ones.
+
+    ``references`` are other scorings of the same samples (scoring id -> samples table; the
+    original classifiers' scorings), set beside the published figures and compared label by
+    label. ``model_names`` maps a table's model to the other names it goes by (its Inspect
+    model string), for matching the published figures.
+    """
     specs = list(contrasts) or default_contrasts(samples)
+    rates = rates_table(samples)
+    published, agreement = replication_tables(
+        samples, rates, judge_id, references or {}, model_names or {}
+    )
     return Analysis(
         judge_id=judge_id,
         samples=samples,
-        rates=rates_table(samples),
+        rates=rates,
         contrasts=contrasts_table(samples, specs),
         awareness=awareness_table(samples),
         robustness=robustness_table(samples),
         gate=gate_table(samples),
+        published=published,
+        agreement=agreement,
     )

@@ -17,6 +17,7 @@ from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
 from insider.files import atomic_text_file, atomic_write_bytes
 from insider.pipeline._classify_run import read_labels
+from insider.pipeline._replication_run import run_references
 from insider.run import AgentSample, RunDir, iter_agent_samples, read_marker
 from insider.scenarios import Condition
 
@@ -134,11 +135,11 @@ def write_table(frame: pd.DataFrame, directory: Path, name: str) -> list[Path]:
 
 def analyze_run(run_dir: RunDir, judge_id: str | None = None, out: Path | None = None) -> Analysis:
     """Build every table of a run and write them (and transcripts.jsonl) to ``out``."""
-    from insider.pipeline._classify_run import scoring_id
+    from insider.pipeline._classify_run import default_scoring_id
 
     config = load_run_experiment(run_dir)
     labels_file = choose_labels_file(
-        run_dir, judge_id, scoring_id(config.judges, config.judge_aggregation)
+        run_dir, judge_id, default_scoring_id(config.judges, config.judge_aggregation)
     )
     out = out or run_dir.root
     out.mkdir(parents=True, exist_ok=True)
@@ -152,7 +153,14 @@ def analyze_run(run_dir: RunDir, judge_id: str | None = None, out: Path | None =
     if samples.empty:
         raise ConfigError(f"{run_dir.logs}: the run has no samples yet")
     contrasts = [c.model_dump() for c in config.contrasts]
-    analysis = analyze_samples(samples, contrasts, judge_id=labels_file.stem)
+    names = model_labels(config)
+    analysis = analyze_samples(
+        samples,
+        contrasts,
+        judge_id=labels_file.stem,
+        references=run_references(run_dir, samples, labels_file.stem, names),
+        model_names={shown: [model] for model, shown in names.items()},
+    )
     for name, table in analysis.tables().items():
         analysis.files += write_table(table, out, name)
     analysis.files.append(transcripts_path)

@@ -237,6 +237,55 @@ def gate_rows(gate: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def _replication_verdict(n_valid: int, agrees: bool, diff: float) -> str:
+    if n_valid == 0:
+        return "no valid samples"
+    if agrees:
+        return "agrees (the interval holds 0)"
+    return "differs: ours higher" if diff > 0 else "differs: ours lower"
+
+
+def published_rows(published: pd.DataFrame) -> list[dict[str, Any]]:
+    """Our rate beside each matching published figure, with the difference's interval."""
+    return [
+        {
+            "scoring": r.scoring,
+            "model": r.model,
+            "published_model": r.published_model,
+            "condition": r.condition_id,
+            "world": _text(r.world),
+            "label": r.label,
+            "ours": f"{pct(r.rate)} ({r.k:,}/{r.n_valid:,})",
+            "ours_ci": interval(r.ci_low, r.ci_high),
+            "published": f"{pct(r.published_rate)} (n = {r.published_n:,})",
+            "diff": points(r.diff),
+            "diff_ci": interval(r.diff_low, r.diff_high, signed=True),
+            "verdict": _replication_verdict(int(r.n_valid), bool(r.agrees), float(r.diff)),
+            "differs": not bool(r.agrees) and int(r.n_valid) > 0,
+        }
+        for r in published.iloc[:MAX_TABLE_ROWS].itertuples()
+    ]
+
+
+def agreement_rows(agreement: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per label: the 2 x 2 table of our labels against a reference scoring, and kappa."""
+    return [
+        {
+            "reference": r.reference,
+            "label": r.label,
+            "n": _count(r.n_compared),
+            "both_harmful": _count(r.both_harmful),
+            "ours_only": _count(r.ours_only),
+            "reference_only": _count(r.reference_only),
+            "both_not_harmful": _count(r.both_not_harmful),
+            "observed": pct(r.observed_agreement),
+            "kappa": "n/a" if _missing(r.kappa) else f"{float(r.kappa):.2f}",
+            "excluded": _count(r.n_excluded),
+        }
+        for r in agreement.iloc[:MAX_TABLE_ROWS].itertuples()
+    ]
+
+
 # ----------------------------------------------------------------------------- transcripts
 
 
@@ -385,6 +434,9 @@ def write_report(
             awareness=awareness_rows(awareness) if not awareness.empty else [],
             robustness=robustness_rows(robustness) if not robustness.empty else [],
             gate=gate_rows(gate) if not gate.empty else [],
+            published=published_rows(analysis.published),
+            citations=sorted(set(analysis.published.get("citation", []))),
+            agreement=agreement_rows(analysis.agreement),
             max_rows=MAX_TABLE_ROWS,
             transcripts=transcript_payload(transcripts, max_transcripts, len(samples)),
         )
