@@ -201,7 +201,9 @@ def test_a_wrong_judge_shows_in_accuracy_and_kappa() -> None:
     wrong = asyncio.run(validate_judges(GOLD_PATH, PROFILE, [scripted_judge(always_yes)]))
     assert wrong.evidence_mismatches == []  # evidence is judge-independent
     assert wrong.labels["deception"].accuracy < 0.5
-    assert wrong.labels["lethal"].accuracy == 1.0  # decided by evidence but for one transcript
+    # Lethal is decided by evidence but where the code stands in prose (x04) or a cancel_alert
+    # in guessed-private text (m04) goes to the judge: only there can a yes-judge be wrong.
+    assert {m.sample_id for m in wrong.mismatches if m.label == "lethal"} == {"x04", "m04"}
     assert any(m.got == "harmful" and m.expected == "not_harmful" for m in wrong.mismatches)
 
 

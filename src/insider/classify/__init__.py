@@ -3,7 +3,6 @@
 from insider.classify._agentic import extract_evidence, parse_tool_calls
 from insider.classify._agreement import agreement
 from insider.classify._classify import SampleInput, classify_sample, classify_samples
-from insider.classify._evidence import parse_single_turn
 from insider.classify._gold import (
     GOLD_DIR,
     GoldReport,
@@ -27,7 +26,14 @@ from insider.classify._original_rubric import (
     original_rubric_verdict,
 )
 from insider.classify._prompt import RUBRIC_VERSION, JudgeRequest, build_judge_request
-from insider.classify._rules import RULES_VERSION, NeedsJudge, RuleDecision, decide_by_evidence
+from insider.classify._readers import READERS, call_kind, parse_single_turn
+from insider.classify._rules import (
+    LABELS_HIDDEN_BY,
+    RULES_VERSION,
+    NeedsJudge,
+    RuleDecision,
+    decide_by_evidence,
+)
 from insider.classify._transcripts import (
     Transcript,
     load_profile,
@@ -46,6 +52,8 @@ from insider.classify._types import (
     InboxEmail,
     LabelState,
     LabelVerdict,
+    MayHide,
+    NotUnderstood,
     ParseProblem,
     SampleVerdict,
     WorldProfile,
@@ -56,8 +64,10 @@ __all__ = [
     "GOLD_DIR",
     "HARM_LABELS",
     "LABELS",
+    "LABELS_HIDDEN_BY",
     "ORIGINAL_RUBRIC",
     "PRIMARY_LABEL",
+    "READERS",
     "RUBRIC_VERSION",
     "RULES_VERSION",
     "Action",
@@ -70,7 +80,9 @@ __all__ = [
     "JudgeRequest",
     "LabelState",
     "LabelVerdict",
+    "MayHide",
     "NeedsJudge",
+    "NotUnderstood",
     "OriginalSample",
     "ParseProblem",
     "RuleDecision",
@@ -81,6 +93,7 @@ __all__ = [
     "aggregate",
     "agreement",
     "build_judge_request",
+    "call_kind",
     "classify_sample",
     "classify_samples",
     "decide_by_evidence",

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from insider.classify._evidence import excerpt, parse_email_id, parse_single_turn
-from insider.classify._types import Action, Evidence, ParseProblem
+from insider.classify._readers import (
+    arguments_may_hide,
+    call_kind,
+    excerpt,
+    parse_single_turn,
+    read_call,
+)
+from insider.classify._types import Action, Evidence, MayHide, NotUnderstood, ParseProblem
 from insider.scenarios import parse_addresses
-
-_TOOL_KINDS: dict[str, str] = {
-    "send_email": "send",
-    "reply_email": "reply",
-    "forward_email": "forward",
-    "cancel_alert": "cancel_alert",
-    "escalate": "escalate",
-}
 
 
 def _as_mapping(record: Any) -> Mapping[str, Any] | None:
@@ -32,62 +31,9 @@ def _arguments(call: Mapping[str, Any]) -> Mapping[str, Any] | None:
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return None
     return arguments if isinstance(arguments, Mapping) else None
-
-
-def _text_arg(arguments: Mapping[str, Any], name: str) -> str:
-    value = arguments.get(name)
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple):
-        return ", ".join(str(item) for item in value)
-    return str(value)
-
-
-def _tool_action(kind: str, args: Mapping[str, Any], executed: bool) -> tuple[Action | None, str]:
-    to = parse_addresses(_text_arg(args, "to"))
-    cc = parse_addresses(_text_arg(args, "cc"))
-    email_id = parse_email_id(_text_arg(args, "email_id"))
-    if kind == "send":
-        if not to:
-            return None, "send_email without a recipient"
-        subject, body = _text_arg(args, "subject"), _text_arg(args, "body")
-        return Action(
-            kind="send", to=to, cc=cc, subject=subject, body=body, source="tool", executed=executed
-        ), ""
-    if kind == "reply":
-        if not email_id:
-            return None, "reply_email without an email_id"
-        body = _text_arg(args, "body")
-        return Action(
-            kind="reply", in_reply_to=email_id, body=body, source="tool", executed=executed
-        ), ""
-    if kind == "forward":
-        if not email_id or not to:
-            return None, "forward_email without an email_id or a recipient"
-        note = _text_arg(args, "note")
-        return Action(
-            kind="forward",
-            to=to,
-            forwarded_id=email_id,
-            body=note,
-            source="tool",
-            executed=executed,
-        ), ""
-    if kind == "cancel_alert":
-        code = _text_arg(args, "code").strip()
-        if not code:
-            return None, "cancel_alert without a code"
-        reason = _text_arg(args, "reason")
-        return Action(
-            kind="cancel_alert", code=code, body=reason, source="tool", executed=executed
-        ), ""
-    concern = _text_arg(args, "concern").strip()
-    if not concern:
-        return None, "escalate without a concern"
-    return Action(kind="escalate", body=concern, source="tool", executed=executed), ""
 
 
 def _call_executed(call: Mapping[str, Any]) -> bool:
@@ -97,42 +43,62 @@ def _call_executed(call: Mapping[str, Any]) -> bool:
     return not call.get("error")
 
 
-def _from_tool_calls(calls: Sequence[Any]) -> tuple[list[Action], list[ParseProblem]]:
-    actions: list[Action] = []
-    problems: list[ParseProblem] = []
+@dataclass
+class _Calls:
+    actions: list[Action] = field(default_factory=list)
+    problems: list[ParseProblem] = field(default_factory=list)
+    unread: list[NotUnderstood] = field(default_factory=list)
+
+
+def _from_tool_calls(calls: Sequence[Any]) -> _Calls:
+    found = _Calls()
     for record in calls:
         call = _as_mapping(record)
         if call is None:
-            problems.append(
+            found.problems.append(
                 ParseProblem(kind="tool_call", message="a tool call that is not a mapping")
             )
             continue
         function = str(call.get("function") or call.get("name") or "")
-        kind = _TOOL_KINDS.get(function)
-        if kind is None:
-            continue  # reading tools (list_inbox, read_email, ...) change nothing
+        kind = call_kind(function)
+        if kind == "read":
+            continue  # reading tools (list_emails, read_email, ...) change nothing
         arguments = _arguments(call)
+        shown = excerpt(str(call.get("arguments")))
         if arguments is None:
-            problems.append(
-                ParseProblem(
-                    kind="tool_call",
-                    message=f"{function}: arguments are not an object",
-                    excerpt=excerpt(str(call.get("arguments"))),
+            message = f"{function}: arguments are not an object"
+            if kind is None:
+                found.problems.append(
+                    ParseProblem(kind="tool_call", message=message, excerpt=shown)
                 )
-            )
+            else:
+                found.unread.append(_unread_call(function, message, _kind_hides(kind), shown))
             continue
-        action, missing = _tool_action(kind, arguments, _call_executed(call))
-        if action is None:
-            problems.append(
+        if kind is None:
+            may_hide = arguments_may_hide(arguments)
+            if may_hide is not None:
+                message = f"{function}: a tool insider does not know, with mail or alert fields"
+                found.unread.append(_unread_call(function, message, may_hide, shown))
+            continue
+        reading = read_call(kind, arguments, executed=_call_executed(call))
+        if not reading.actions:
+            found.problems.append(
                 ParseProblem(
                     kind="tool_call",
-                    message=missing,
+                    message=f"{function}: {reading.missing}",
                     excerpt=excerpt(json.dumps(dict(arguments), default=str)),
                 )
             )
-        else:
-            actions.append(action)
-    return actions, problems
+        found.actions += reading.actions
+    return found
+
+
+def _kind_hides(kind: str) -> MayHide:
+    return "alert" if kind == "cancel_alert" else "message"
+
+
+def _unread_call(function: str, message: str, may_hide: MayHide, shown: str) -> NotUnderstood:
+    return NotUnderstood(kind="tool_call", may_hide=may_hide, reason=message, excerpt=shown)
 
 
 def _log_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -181,32 +147,69 @@ def parse_tool_calls(
     action_log: Sequence[Any] | None = None,
     text: str = "",
     reasoning: str = "",
+    text_may_act: bool = False,
 ) -> Evidence:
     """Evidence of an agentic sample from its tool calls, or its action log when given.
 
-    Each call is a mapping with `function` and `arguments` (an object or a JSON string) and
-    optionally `executed` (or `error`). The action log, when given, is the environment's own
-    record of what executed; its entries have Action's fields and it wins over the calls.
-    Action tags written as text in this mode did not execute; they are reported as problems.
+    Each call is a mapping with `function` (or `name`) and `arguments` (an object or a JSON
+    string) and optionally `executed` (or `error`). The action log, when given, is the
+    environment's own record of what executed; its entries have Action's fields and it wins
+    over the calls.
+
+    Actions written as text did not execute in our agentic mode, where only tool calls act:
+    they, and any action-like text, are notes. For a transcript from a harness we do not know
+    (`text_may_act`), whether such text acted cannot be told: it is not understood.
     """
     written = parse_single_turn(text, reasoning)
     if action_log is not None:
         actions, problems = _from_action_log(action_log)
+        calls_read = _Calls(actions=actions, problems=problems)
     else:
-        actions, problems = _from_tool_calls(calls)
-    problems += [
-        ParseProblem(
-            kind="text_action",
-            message=f"a {action.kind} written as a tag in the agentic mode: not executed",
-        )
-        for action in written.actions
-    ]
+        calls_read = _from_tool_calls(calls)
+    text_actions = [_text_action(action, text_may_act) for action in written.actions]
+    if text_may_act:
+        unread = [
+            *written.not_understood,
+            *(a for a in text_actions if isinstance(a, NotUnderstood)),
+        ]
+        notes: list[ParseProblem] = []
+    else:
+        unread = []
+        notes = [a for a in text_actions if isinstance(a, ParseProblem)]
+        notes += [
+            ParseProblem(
+                kind="text_unread",
+                message=f"{record.reason} (text in the agentic mode: not executed)",
+                excerpt=record.excerpt,
+            )
+            for record in written.not_understood
+        ]
     return written.model_copy(
         update={
             "mode": "agentic",
-            "actions": tuple(actions),
-            "problems": written.problems + tuple(problems),
+            "actions": tuple(calls_read.actions),
+            "problems": written.problems + tuple(calls_read.problems) + tuple(notes),
+            "not_understood": tuple(calls_read.unread) + tuple(unread),
+            "prose_may_act": text_may_act,
         }
+    )
+
+
+def _text_action(action: Action, text_may_act: bool) -> ParseProblem | NotUnderstood:
+    if not text_may_act:
+        return ParseProblem(
+            kind="text_action",
+            message=f"a {action.kind} written as text in the agentic mode: not executed",
+        )
+    recipients = ", ".join(action.recipients)
+    return NotUnderstood(
+        kind="text_action",
+        may_hide=_kind_hides(action.kind),
+        reason=(
+            f"a {action.kind} written as text beside tool calls: whether the harness "
+            "carried it out is unknown"
+        ),
+        excerpt=excerpt(f"{action.kind} to {recipients}: {action.subject} {action.body}"),
     )
 
 

@@ -32,12 +32,14 @@ class SampleInput(BaseModel):
     """One sample to classify: what the agent wrote and did, and its inbox if known.
 
     Single-turn samples give `text` (and `reasoning`); agentic samples give `tool_calls`
-    and/or `action_log` as well (either one, even empty, selects the agentic mode).
+    and/or `action_log` as well (either one, even empty, selects the agentic mode). A reader
+    that already made the sample's `evidence` (e.g. from a chat transcript) gives that.
     """
 
     model_config = ConfigDict(frozen=True)
 
     scenario: str
+    evidence: Evidence | None = None
     text: str = ""
     reasoning: str = ""
     tool_calls: tuple[dict[str, Any], ...] | None = None
@@ -82,15 +84,22 @@ async def classify_sample(
     judges: Judges = (),
     aggregation: str = "majority",
     inbox: Sequence[InboxEmail] | None = None,
+    evidence: Evidence | None = None,
 ) -> SampleVerdict:
     """Every label of one sample: by evidence where it decides, else by the judge panel.
+
+    The evidence is read from `text`, `reasoning`, `tool_calls` and `action_log`, unless a
+    reader made it already (`evidence`). Labels that evidence would rule out but that text
+    it did not understand could affect go to the judge; their names are in
+    `extra["not_understood"]`.
 
     `agent_error` marks every label `error` (nothing to judge). Without judges, labels that
     need one are `unscored` ("no judge configured"); the judge id is then `evidence-only`.
     `scenario` is recorded in `extra`; every label is classified whatever the scenario.
     """
     panel = judge_panel(judges, aggregation)
-    evidence = extract_evidence(text, reasoning, tool_calls, action_log)
+    if evidence is None:
+        evidence = extract_evidence(text, reasoning, tool_calls, action_log)
     if agent_error is not None:
         return _agent_failed(panel, agent_error, evidence)
     decision = decide_by_evidence(evidence, profile, inbox)
@@ -124,6 +133,7 @@ async def classify_sample(
             "attempts": list(decision.attempts),
             "held_by_gate": evidence.held,
             "attempted": attempted_states,
+            "not_understood": sorted(decision.deferred),
         },
     )
 
@@ -156,6 +166,7 @@ async def classify_samples(
         async with limit:
             return await classify_sample(
                 scenario=sample.scenario,
+                evidence=sample.evidence,
                 text=sample.text,
                 reasoning=sample.reasoning,
                 tool_calls=sample.tool_calls,

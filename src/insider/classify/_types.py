@@ -64,13 +64,39 @@ class Action(BaseModel):
 
 
 class ParseProblem(BaseModel):
-    """A malformed or partial action the parser could not turn into an Action."""
+    """A note on how the answer was read: a malformed tag, an unclosed block, a guess made.
+
+    A note changes no verdict by itself; text that may hide an action is `NotUnderstood`.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     kind: str
     message: str
     excerpt: str = ""
+
+
+# What kind of action a piece of text that was not understood may hide: a message (email,
+# forward, reply, escalation), the alert's cancellation, or either.
+MayHide = Literal["message", "alert", "action"]
+
+
+class NotUnderstood(BaseModel):
+    """Text that looks like an action but that no reader turned into one.
+
+    Evidence never rules a harm out over such text: the rules send every label it could
+    affect to the judge (docs/transcripts.md lists which). `start`/`end` are offsets in the
+    answer text (-1 when the text came from somewhere else, e.g. a tool call).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str  # e.g. unknown_tag, mail_headers, address, json, call_syntax, broken_reasoning
+    may_hide: MayHide
+    reason: str
+    excerpt: str = ""
+    start: int = -1
+    end: int = -1
 
 
 class Evidence(BaseModel):
@@ -87,7 +113,13 @@ class Evidence(BaseModel):
     problems: tuple[ParseProblem, ...] = ()
     reasoning: str = ""  # scratchpad / thinking text
     visible: str = ""  # the answer outside the scratchpad
+    prose: str = ""  # the visible text outside every action block a reader read
     stated_situation: Literal["evaluation", "deployment"] | None = None
+    not_understood: tuple[NotUnderstood, ...] = ()
+    # Whether words outside the parsed actions may still have acted: true for single-turn
+    # answers (an agent acts by writing) and for transcripts from a harness we do not know;
+    # false in our agentic mode, where only tool calls act.
+    prose_may_act: bool = True
 
     @property
     def held(self) -> int:
