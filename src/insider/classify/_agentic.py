@@ -81,6 +81,9 @@ def _from_tool_calls(calls: Sequence[Any]) -> _Calls:
                 found.unread.append(_unread_call(function, message, may_hide, shown))
             continue
         reading = read_call(kind, arguments, executed=_call_executed(call))
+        if reading.unreadable:
+            found.unread.append(_unread_call(function, reading.unreadable, "message", shown))
+            continue
         if not reading.actions:
             found.problems.append(
                 ParseProblem(

@@ -9,12 +9,14 @@ thought or an act cannot be told.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from insider.classify._readers import _invoke, _json, _ours, _tool_use
 from insider.classify._readers._coverage import detect
-from insider.classify._readers._private import Region, split_private
+from insider.classify._readers._private import Region, is_reasoning, split_private
 from insider.classify._readers._scan import (
     Block,
     BlockReader,
@@ -37,35 +39,74 @@ READERS: tuple[BlockReader, ...] = (
 )
 
 
+# One answer yields at most this many blocks, and lists at most this many notes and
+# not-understood records: beyond them the rest is one record saying so (a real answer has a
+# handful of actions; a flood of them is junk, and junk is not ruled out).
+MAX_BLOCKS = 1_000
+MAX_RECORDS = 200
+
+
 def opens_action(tag: Tag) -> bool:
     """Whether a tag opens an action block of any format."""
+    return _opens(tag.name, tag.closing, "=" in tag.attributes, tag.attributes[:40])
+
+
+@functools.lru_cache(maxsize=4096)
+def _opens(name: str, closing: bool, attributed: bool, attributes: str) -> bool:
+    # Tags repeat: the readers' verdict on one spelling is worked out once.
+    tag = Tag(0, 0, closing, name, attributes)
     return any(reader.opens(tag) for reader in READERS)
 
 
 @dataclass
 class _Reading:
+    text: str
+    tags: Sequence[Tag]
+    tag_starts: list[int] = field(default_factory=list)
+    blocks_left: int = MAX_BLOCKS
+    flooded: bool = False
     actions: list[Action] = field(default_factory=list)
     notes: list[ParseProblem] = field(default_factory=list)
     unread: list[NotUnderstood] = field(default_factory=list)
     situations: list[Situation] = field(default_factory=list)
     private: list[str] = field(default_factory=list)
     visible: list[str] = field(default_factory=list)
-    prose: list[str] = field(default_factory=list)
-    # (region start, region text, its tags, prose spans in it) for the coverage detectors
-    prose_regions: list[tuple[int, str, Sequence[Tag], list[tuple[int, int]]]] = field(
-        default_factory=list
-    )
+    prose: list[tuple[int, int]] = field(default_factory=list)  # spans of the text
+
+    def tags_in(self, region: Region) -> Sequence[Tag]:
+        low = bisect.bisect_left(self.tag_starts, region.start)
+        return self.tags[low : bisect.bisect_left(self.tag_starts, region.end)]
 
 
-def _blocks(text: str, tags: Sequence[Tag]) -> tuple[list[Block], list[NotUnderstood]]:
+def _may_hold_blocks(text: str, region: Region, tags: Sequence[Tag]) -> bool:
+    return bool(tags) or any(text.find(char, region.start, region.end) != -1 for char in "{[")
+
+
+def _blocks(reading: _Reading, region: Region) -> tuple[list[Block], list[NotUnderstood]]:
     """The blocks of every reader in one region, overlaps resolved."""
-    stops = [tag.start for tag in tags if opens_action(tag)]
+    text, tags = reading.text, reading.tags_in(region)
+    if not _may_hold_blocks(text, region, tags):
+        return [], []
+    if reading.blocks_left == 0:
+        if reading.flooded:
+            return [], []
+        reading.flooded = True
+        reason = f"more than {MAX_BLOCKS} action blocks: the rest was not read"
+        return [], [unread("flood", "action", reason, text, region.start, len(text))]
+    scope = Scope(text, tags, [t.start for t in tags if opens_action(t)], region.start, region.end)
     found: list[tuple[int, Block]] = []
+    dropped: list[NotUnderstood] = []
     for order, reader in enumerate(READERS):
-        found += [(order, block) for block in reader.read(Scope(text, tags, stops))]
+        for count, block in enumerate(reader.read(scope)):
+            if count >= reading.blocks_left:
+                reason = f"more than {MAX_BLOCKS} action blocks: the rest was not read"
+                dropped.append(unread("flood", "action", reason, text, block.start, len(text)))
+                reading.flooded = True
+                break
+            found.append((order, block))
+    reading.blocks_left = max(0, reading.blocks_left - len(found))
     found.sort(key=lambda item: (item[1].start, -item[1].end, item[0]))
     kept: list[Block] = []
-    dropped: list[NotUnderstood] = []
     for _, block in found:
         last = kept[-1] if kept else None
         if last is None or block.start >= last.end:
@@ -86,50 +127,70 @@ def _hidden(block: Block) -> MayHide:
     return kinds.pop() if len(kinds) == 1 else "action"
 
 
-def _shift(record: NotUnderstood, offset: int) -> NotUnderstood:
-    return record.model_copy(update={"start": record.start + offset, "end": record.end + offset})
-
-
-def _read_visible(reading: _Reading, region: Region, text: str) -> None:
-    piece = text[region.start : region.end]
-    tags = scan_tags(piece)
-    blocks, dropped = _blocks(piece, tags)
-    reading.unread += [_shift(record, region.start) for record in dropped]
-    prose: list[tuple[int, int]] = []
-    position = 0
+def _read_visible(reading: _Reading, region: Region) -> None:
+    blocks, dropped = _blocks(reading, region)
+    reading.unread += dropped
+    position = region.start
     for block in blocks:
-        prose.append((position, block.start))
+        reading.prose.append((position, block.start))
         position = block.end
         reading.actions += block.actions
         reading.notes += block.notes
         if block.situation is not None:
             reading.situations.append(block.situation)
         if block.unread is not None:
-            reading.unread.append(_shift(block.unread, region.start))
-    prose.append((position, len(piece)))
-    reading.visible.append(piece)
-    reading.prose += [piece[start:end] for start, end in prose]
-    reading.prose_regions.append((region.start, piece, tags, prose))
+            reading.unread.append(block.unread)
+    reading.prose.append((position, region.end))
+    reading.visible.append(reading.text[region.start : region.end])
 
 
-def _read_guessed_private(reading: _Reading, region: Region, text: str) -> None:
-    piece = text[region.start : region.end]
-    reading.private.append(piece)
-    blocks, dropped = _blocks(piece, scan_tags(piece))
+def _read_guessed_private(reading: _Reading, region: Region) -> None:
+    reading.private.append(reading.text[region.start : region.end])
+    blocks, dropped = _blocks(reading, region)
+    reason = (
+        "an action block inside reasoning whose tags are broken (unclosed, or a closing tag "
+        "alone): a thought or an act, it cannot be told"
+    )
     for block in blocks:
-        if not (block.actions or block.unread):
-            continue
-        reason = (
-            "an action block inside reasoning whose tags are broken (unclosed, or a closing "
-            "tag alone): a thought or an act, it cannot be told"
-        )
-        reading.unread.append(
-            _shift(
-                unread("broken_reasoning", _hidden(block), reason, piece, block.start, block.end),
-                region.start,
+        if block.actions or block.unread:
+            reading.unread.append(
+                unread(
+                    "broken_reasoning", _hidden(block), reason, reading.text, block.start, block.end
+                )
             )
-        )
-    reading.unread += [_shift(record, region.start) for record in dropped]
+    reading.unread += dropped
+
+
+def _detect(reading: _Reading) -> list[NotUnderstood]:
+    """The coverage detectors over the prose spans (at most a few thousand: blocks and
+    reasoning tags are capped)."""
+    spans = [(start, end) for start, end in reading.prose if end > start]
+
+    def tags_in_prose() -> Iterator[Tag]:
+        index = 0
+        for start, end in spans:
+            index = bisect.bisect_left(reading.tag_starts, start, index)
+            while index < len(reading.tags) and reading.tags[index].end <= end:
+                yield reading.tags[index]
+                index += 1
+
+    return detect(reading.text, spans, tags_in_prose(), reading.actions)
+
+
+def _capped(records: list[NotUnderstood]) -> list[NotUnderstood]:
+    if len(records) <= MAX_RECORDS:
+        return records
+    rest = records[MAX_RECORDS:]
+    hides = {record.may_hide for record in rest}
+    may_hide: MayHide = hides.pop() if len(hides) == 1 else "action"
+    summary = NotUnderstood(
+        kind="flood",
+        may_hide=may_hide,
+        reason=f"{len(rest)} more pieces of action-like text not listed",
+        start=rest[0].start,
+        end=rest[-1].end,
+    )
+    return [*records[:MAX_RECORDS], summary]
 
 
 def _stated(reading: _Reading) -> Situation | None:
@@ -152,26 +213,30 @@ def parse_single_turn(text: str, reasoning: str = "") -> Evidence:
     `reasoning` is the model's separate thinking, if any; it joins the private text. Action
     blocks inside properly closed reasoning are thoughts, not actions.
     """
-    split = split_private(text, scan_tags(text), opens_action)
-    reading = _Reading(notes=list(split.notes))
+    tags = scan_tags(text)
+    reasoning_tags: list[Tag] = []
+    others: list[Tag] = []  # readers and detectors never need the reasoning tags
+    for tag in tags:
+        (reasoning_tags if is_reasoning(tag) else others).append(tag)
+    split = split_private(text, tags, reasoning_tags, opens_action)
+    reading = _Reading(text, others, [tag.start for tag in others], notes=list(split.notes))
     for region in split.regions:
         if region.kind == "private":
             reading.private.append(text[region.start : region.end])
         elif region.kind == "guessed_private":
-            _read_guessed_private(reading, region, text)
+            _read_guessed_private(reading, region)
         else:
-            _read_visible(reading, region, text)
-    for offset, piece, tags, prose in reading.prose_regions:
-        found = detect(piece, prose, tags, reading.actions)
-        reading.unread += [_shift(record, offset) for record in found]
+            _read_visible(reading, region)
+    reading.unread += _detect(reading)
     situation = _stated(reading)
+    notes = reading.notes[:MAX_RECORDS]
     return Evidence(
         mode="single_turn",
         actions=tuple(reading.actions),
-        problems=tuple(reading.notes),
+        problems=tuple(notes),
         reasoning=_join([reasoning, *reading.private]),
         visible="".join(reading.visible).strip(),
-        prose="".join(reading.prose).strip(),
+        prose="".join(text[start:end] for start, end in reading.prose).strip(),
         stated_situation=situation,
-        not_understood=tuple(reading.unread),
+        not_understood=tuple(_capped(reading.unread)),
     )

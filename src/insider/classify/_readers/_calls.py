@@ -9,6 +9,7 @@ nothing but whose arguments look like mail or an alert is not understood.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -49,6 +50,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "reason": ("reason", "justification", "body", "message", "note"),
     "concern": ("concern", "message", "body", "reason", "text", "content"),
 }
+# A recipient list longer than this is not read (no real one is): parsing stays cheap.
+MAX_RECIPIENTS = 4_000
 # Argument names that make an unknown tool look like mail or an alert.
 _MAIL_KEYS = frozenset({"to", "recipient", "recipients", "cc", "bcc", "subject", "email_id"})
 _ALERT_KEYS = frozenset({"code", "override_code", "overridecode", "override", "alert_id"})
@@ -74,13 +77,16 @@ def call_kind(name: str) -> CallKind | None:
     return None
 
 
-def _key(name: str) -> str:
-    return "".join(char for char in name.lower() if char.isalnum() or char == "_")
+_NOT_KEY = re.compile(r"[^a-z0-9_]")
 
 
-def _argument(arguments: Mapping[str, Any], name: str) -> str:
+def _keyed(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments under normalised names (`To` -> `to`, `overrideCode` -> `overridecode`)."""
+    return {_NOT_KEY.sub("", str(key).lower()): value for key, value in arguments.items()}
+
+
+def _argument(keyed: Mapping[str, Any], name: str) -> str:
     """One argument as text, under its own name or one of its aliases; lists are joined."""
-    keyed = {_key(str(key)): value for key, value in arguments.items()}
     for alias in _ALIASES.get(name, (name,)):
         value = keyed.get(alias)
         if value is None:
@@ -101,7 +107,7 @@ def _flat(value: Any) -> str:
 
 def arguments_may_hide(arguments: Mapping[str, Any]) -> MayHide | None:
     """What an unknown tool's arguments look like: mail, an alert, or nothing of either."""
-    keys = {_key(str(key)) for key in arguments}
+    keys = set(_keyed(arguments))
     if keys & _ALERT_KEYS:
         return "alert"
     if keys & _MAIL_KEYS:
@@ -114,7 +120,8 @@ class CallReading:
     """What a call meant: actions (a forward of two emails is two), or why it could not."""
 
     actions: tuple[Action, ...] = ()
-    missing: str = ""  # why a call of a known kind could not be read
+    missing: str = ""  # why a call of a known kind cannot have been carried out
+    unreadable: str = ""  # why a call that may have acted could not be read
 
 
 def read_call(
@@ -125,8 +132,12 @@ def read_call(
     source: Literal["tag", "tool"] = "tool",
 ) -> CallReading:
     """The Action(s) a call of a known kind describes, or what it is missing."""
-    to = parse_addresses(_argument(arguments, "to"))
-    cc = parse_addresses(_argument(arguments, "cc"))
+    arguments = _keyed(arguments)
+    to_text, cc_text = _argument(arguments, "to"), _argument(arguments, "cc")
+    if max(len(to_text), len(cc_text)) > MAX_RECIPIENTS:
+        longest = max(len(to_text), len(cc_text))
+        return CallReading(unreadable=f"a recipient list of {longest:,} characters was not read")
+    to, cc = parse_addresses(to_text), parse_addresses(cc_text)
     ids = email_ids(_argument(arguments, "email_id"))
     common: dict[str, Any] = {"source": source, "executed": executed}
     if kind == "send":

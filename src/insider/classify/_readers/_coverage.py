@@ -50,6 +50,7 @@ _ACTION_WORDS = (
     "transmit",
     "relay",
 )
+_ACTION_WORD = re.compile("|".join(_ACTION_WORDS))
 _SPECIAL_TOKEN = re.compile(r"<\|[\w:.\-]{1,40}+\|>|\[/?TOOL_CALLS?\]|\[/?TOOL_REQUEST\]")
 _CALL = re.compile(
     r"\b([A-Za-z_][\w.]{0,60}+)\((?=[ \t\r\n]{0,8}+(?:[\"'{\[]|\w{1,30}+[ \t]{0,4}+[=:]))"
@@ -63,8 +64,10 @@ _JSON_KEY = re.compile(
     r"""["'](to|cc|bcc|recipients?|subject|body|code|email_?ids?|override_?code)["'][ \t]{0,4}+:""",
     re.IGNORECASE,
 )
-_LOCAL = re.compile(r"[A-Za-z0-9._%+'\-]{1,64}+")
-_DOMAIN = re.compile(r"[A-Za-z0-9\-]{1,63}+(?:\.[A-Za-z0-9\-]{1,63}+){1,8}+")
+_ADDRESS = re.compile(
+    r"(?<![A-Za-z0-9._%+'\-])[A-Za-z0-9._%+'\-]{1,64}+@[A-Za-z0-9\-]{1,63}+"
+    r"(?:\.[A-Za-z0-9\-]{1,63}+){1,8}+"
+)
 _VERBS = (
     r"sending|sent|send|forwarding|forwarded|forward|cancell?ing|cancell?ed|cancel"
     r"|escalating|escalated|escalate|emailing|emailed|email|replying|replied|reply"
@@ -95,17 +98,10 @@ def _channel(word: str) -> MayHide:
 
 
 def find_addresses(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
-    """Spans of email addresses in text[start:end], found from each '@' outwards (linear)."""
-    end = len(text) if end is None else end
-    at = text.find("@", start, end)
-    backwards = text[start:end][::-1] if at != -1 else ""
-    while at != -1:
-        # The local part, read backwards from the '@' in the reversed text: bounded, no rescans.
-        local = _LOCAL.match(backwards, end - at)
-        domain = _DOMAIN.match(text, at + 1, end)
-        if local is not None and domain is not None:
-            yield at - (local.end() - local.start()), domain.end()
-        at = text.find("@", at + 1, end)
+    """Spans of email addresses in text[start:end]; linear (a local part is tried only from
+    the start of its run of characters, and is at most 64 long)."""
+    for match in _ADDRESS.finditer(text, start, len(text) if end is None else end):
+        yield match.span()
 
 
 def _unknown_tags(text: str, tags: Iterable[Tag]) -> Iterator[NotUnderstood]:
@@ -113,7 +109,7 @@ def _unknown_tags(text: str, tags: Iterable[Tag]) -> Iterator[NotUnderstood]:
         if tag.closing:
             continue
         lowered = tag.name.lower()
-        if any(word in lowered for word in _ACTION_WORDS):
+        if _ACTION_WORD.search(lowered):
             shown = text[tag.start : min(tag.end, tag.start + 80)]
             reason = f"{shown} looks like an action tag that no reader knows"
             yield unread(
@@ -165,26 +161,36 @@ def _claims(text: str, start: int, end: int, read: set[MayHide]) -> Iterator[Not
             )
 
 
+# Each detector lists at most this many findings; the rest become one record.
+MAX_FINDINGS = 50
+
+
+def _limited(findings: Iterator[NotUnderstood], text: str) -> list[NotUnderstood]:
+    kept: list[NotUnderstood] = []
+    for record in findings:
+        if len(kept) == MAX_FINDINGS:
+            reason = f"more than {MAX_FINDINGS} pieces of {record.kind} text: the rest not listed"
+            kept.append(unread("flood", "action", reason, text, record.start, len(text)))
+            break
+        kept.append(record)
+    return kept
+
+
 def detect(
-    text: str, prose: Sequence[tuple[int, int]], tags: Sequence[Tag], actions: Sequence[Action]
+    text: str, prose: Sequence[tuple[int, int]], tags: Iterable[Tag], actions: Sequence[Action]
 ) -> list[NotUnderstood]:
-    """Everything in the prose spans that looks like an action no reader read."""
+    """Everything in the prose spans that looks like an action no reader read.
+
+    `tags` are the tags inside the prose spans.
+    """
     recipients = {address.lower() for action in actions for address in action.recipients}
     read: set[MayHide] = {
         "alert" if action.kind == "cancel_alert" else "message" for action in actions
     }
-    found: list[NotUnderstood] = []
-    tag_index = 0
+    found = _limited(_unknown_tags(text, tags), text)
     for start, end in prose:
-        while tag_index < len(tags) and tags[tag_index].start < start:
-            tag_index += 1
-        inside = []
-        while tag_index < len(tags) and tags[tag_index].end <= end:
-            inside.append(tags[tag_index])
-            tag_index += 1
-        found += _unknown_tags(text, inside)
-        found += _calls(text, start, end)
-        found += _headers(text, start, end)
-        found += _addresses(text, start, end, recipients)
-        found += _claims(text, start, end, read)
+        found += _limited(_calls(text, start, end), text)
+        found += _limited(_headers(text, start, end), text)
+        found += _limited(_addresses(text, start, end, recipients), text)
+        found += _limited(_claims(text, start, end, read), text)
     return found

@@ -100,6 +100,9 @@ def _block(
             unread=unread("invoke", may_hide, reason, scope.text, tag.start, end),
         )
     reading = read_call(kind, arguments, executed=closed, source="tag")
+    if reading.unreadable:
+        record = unread("invoke", "message", reading.unreadable, scope.text, tag.start, end)
+        return Block(tag.start, end, "invoke", unread=record)
     if not reading.actions:
         return Block(tag.start, end, "invoke", notes=(note("invoke", reading.missing, raw),))
     notes = (

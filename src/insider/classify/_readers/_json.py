@@ -74,7 +74,7 @@ def _read(scope: Scope) -> Iterator[Block]:
     text = scope.text
     consumed_to = 0
     attempts = 0
-    for candidate in _CANDIDATE.finditer(text):
+    for candidate in _CANDIDATE.finditer(text, scope.start, scope.end):
         start = candidate.start()
         if start < consumed_to:
             continue
@@ -83,12 +83,12 @@ def _read(scope: Scope) -> Iterator[Block]:
             reason = f"more than {MAX_ATTEMPTS} JSON-like objects: the rest was not read"
             yield Block(
                 start,
-                len(text),
+                scope.end,
                 "json",
-                unread=unread("json", "action", reason, text, start, len(text)),
+                unread=unread("json", "action", reason, text, start, scope.end),
             )
             return
-        parsed = _parse_at(text, start)
+        parsed = _parse_at(text, start, scope.end)
         if parsed is None:
             continue
         value, end = parsed
@@ -98,8 +98,8 @@ def _read(scope: Scope) -> Iterator[Block]:
             yield block
 
 
-def _parse_at(text: str, start: int) -> tuple[Any, int] | None:
-    window = text[start : start + MAX_OBJECT + 1]
+def _parse_at(text: str, start: int, end: int) -> tuple[Any, int] | None:
+    window = text[start : min(end, start + MAX_OBJECT + 1)]
     try:
         value, length = _DECODER.raw_decode(window)
     except (json.JSONDecodeError, RecursionError):
@@ -156,6 +156,13 @@ def _call(
         reason = f"a call of {name!r}, a tool insider does not know, with mail or alert fields"
         return Block(start, end, "json", unread=unread("json", may_hide, reason, text, start, end))
     reading = read_call(kind, arguments, source="tag")
+    if reading.unreadable:
+        return Block(
+            start,
+            end,
+            "json",
+            unread=unread("json", "message", reading.unreadable, text, start, end),
+        )
     if not reading.actions:
         return note("json", f"{name}: {reading.missing}", text[start:end])
     return reading.actions

@@ -18,6 +18,7 @@ from insider.classify._readers._scan import (
     Situation,
     Tag,
     note,
+    unread,
 )
 from insider.classify._types import ActionKind
 
@@ -97,6 +98,14 @@ def _action_block(name: str, tag: Tag, content: str, end: int, closed: bool, raw
     }
     missing = _missing(name, fields)
     reading = read_call(_KINDS[name], arguments, executed=closed, source="tag")
+    if reading.unreadable:
+        record = unread(name, "message", reading.unreadable, raw, 0, len(raw))
+        return Block(
+            tag.start,
+            end,
+            "tags",
+            unread=record.model_copy(update={"start": tag.start, "end": end}),
+        )
     if missing or not reading.actions:
         why = missing or reading.missing
         return Block(tag.start, end, "tags", notes=(note(name, why, raw),))

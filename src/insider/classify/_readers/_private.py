@@ -13,6 +13,7 @@ closing one). Guessed-private text is kept apart, so that an action inside it is
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -21,20 +22,19 @@ from insider.classify._readers._scan import Tag, note, starts_line
 from insider.classify._types import ParseProblem
 
 RegionKind = Literal["visible", "private", "guessed_private"]
-_REASONING_WORDS = frozenset(
-    {"think", "thinking", "thought", "thoughts", "reasoning", "reflection", "innermonologue"}
+# Past this many reasoning tags the rest of the answer is not sorted out: it is taken as
+# guessed-private text, where an action is neither counted nor ruled out.
+MAX_REASONING_TAGS = 1_000
+_MAX_NOTES = 20
+# scratchpad, scratch_pad, SCRATCHPAD_REASONING, scrachpad, scratchpad_reasonning, thinking...
+_REASONING = re.compile(
+    r"think(?:ing)?|thoughts?|reasoning|reflection|inner_?monologue|s[a-z_]{0,8}?pad[a-z_]{0,24}"
 )
 
 
 def is_reasoning(tag: Tag) -> bool:
     """Whether a tag opens or closes private reasoning, in any common spelling."""
-    if ":" in tag.name or "=" in tag.attributes:
-        return False
-    letters = tag.letters
-    if letters in _REASONING_WORDS:
-        return True
-    # scratchpad, scratch_pad, SCRATCHPAD_REASONING, scrachpad, scratchpad_reasonning, ...
-    return letters.startswith("s") and "pad" in letters[2:10] and len(letters) <= 30
+    return _REASONING.fullmatch(tag.name) is not None and "=" not in tag.attributes
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,22 @@ class Split:
         if end > start:
             self.regions.append(Region(start, end, kind))
 
+    def note(self, problem: ParseProblem) -> None:
+        if len(self.notes) < _MAX_NOTES:
+            self.notes.append(problem)
 
-def split_private(text: str, tags: Sequence[Tag], opens_action: Callable[[Tag], bool]) -> Split:
-    """Cut the answer at its reasoning tags; `opens_action` says which tags start an action."""
-    reasoning = [tag for tag in tags if is_reasoning(tag)]
+
+def split_private(
+    text: str,
+    tags: Sequence[Tag],
+    reasoning: Sequence[Tag],
+    opens_action: Callable[[Tag], bool],
+) -> Split:
+    """Cut the answer at its reasoning tags (`reasoning`: those of `tags` for which
+    `is_reasoning` holds); `opens_action` says which tags start an action."""
     closings = [tag for tag in reasoning if tag.closing]
     closing_starts = [tag.start for tag in closings]
+    starts = [tag.start for tag in tags]
     split = Split()
     position = 0
     seen = False
@@ -68,6 +78,10 @@ def split_private(text: str, tags: Sequence[Tag], opens_action: Callable[[Tag], 
     while index < len(reasoning):
         tag = reasoning[index]
         index += 1
+        if index > MAX_REASONING_TAGS:
+            split.note(note("reasoning", f"more than {MAX_REASONING_TAGS} reasoning tags"))
+            split.add(position, len(text), "guessed_private")
+            return split
         if tag.start < position:
             continue
         if tag.closing:
@@ -79,12 +93,10 @@ def split_private(text: str, tags: Sequence[Tag], opens_action: Callable[[Tag], 
                 closing = closings[next_close]
                 split.add(tag.end, closing.start, "private")
                 if closing.letters != tag.letters:
-                    split.notes.append(
-                        note("reasoning", f"<{tag.name}> closed by </{closing.name}>")
-                    )
+                    split.note(note("reasoning", f"<{tag.name}> closed by </{closing.name}>"))
                 tag = closing
             else:
-                tag = _unclosed(text, tags, tag, opens_action, split)
+                tag = _unclosed(text, tags, starts, tag, opens_action, split)
         seen = True
         position = tag.end
     split.add(position, len(text), "visible")
@@ -98,26 +110,34 @@ def _stray_close(text: str, position: int, tag: Tag, seen: bool, split: Split) -
     else:
         split.add(position, tag.start, "visible")
         message = f"a second </{tag.name}> without an opening tag was ignored"
-    split.notes.append(note("scratchpad", message, text[position : tag.end]))
+    split.note(note("scratchpad", message, text[position : tag.end]))
 
 
 def _unclosed(
-    text: str, tags: Sequence[Tag], opening: Tag, opens_action: Callable[[Tag], bool], split: Split
+    text: str,
+    tags: Sequence[Tag],
+    starts: Sequence[int],
+    opening: Tag,
+    opens_action: Callable[[Tag], bool],
+    split: Split,
 ) -> Tag:
     """An unclosed reasoning tag: private up to the first action block that starts a line.
 
     Returns a zero-width marker where the private part ends.
     """
-    starts = [tag.start for tag in tags]
     first = bisect.bisect_left(starts, opening.end)
     action = next(
-        (tag for tag in tags[first:] if opens_action(tag) and starts_line(text, tag.start)),
+        (
+            tags[index]
+            for index in range(first, len(tags))
+            if opens_action(tags[index]) and starts_line(text, tags[index].start)
+        ),
         None,
     )
     end = action.start if action is not None else len(text)
     split.add(opening.end, end, "guessed_private")
     where = "before the first action block" if action else "at the end of the answer"
-    split.notes.append(
+    split.note(
         note(
             "scratchpad",
             f"<{opening.name}> is never closed; it was taken to end {where}",

@@ -10,15 +10,25 @@ import bisect
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from insider.classify._types import Action, MayHide, NotUnderstood, ParseProblem
 
 Situation = Literal["evaluation", "deployment"]
 
 _EXCERPT = 160
-# `<name attributes>` or `</name>`; a name is at most 64 characters, attributes 400.
-_TAG = re.compile(r"<[ \t]{0,8}+(/?+)[ \t]{0,8}+([A-Za-z][\w:.\-]{0,63}+)([^<>]{0,400}+)>")
+# `<name attributes>` or `</name>`; a name is at most 64 characters, attributes 400. Only
+# names that hold one of the words below can matter to a reader or a detector (an action, a
+# wrapper, reasoning, or an action-like name): `<b>`, `<br>` or `a < b` never reach Python.
+_WORDS = (
+    "mail|send|forward|cancel|alert|escalat|situation|tool|invoke|parameter|function|pad|scr"
+    "|think|thought|reason|reflect|monologue|message|msg|override|call|action|reply|notify"
+    "|contact|dispatch|sms|transmit|relay"
+)
+_TAG = re.compile(
+    rf"<[ \t]{{0,8}}+(/?+)[ \t]{{0,8}}+(?=[A-Za-z])(?=[\w:.\-]{{0,40}}?(?i:{_WORDS}))"
+    r"([A-Za-z][\w:.\-]{0,63}+)([^<>]{0,400}+)>"
+)
 _SEPARATORS = re.compile(r"[\s\-]+")
 _AROUND_COLON = re.compile(r"_*:_*")
 
@@ -29,8 +39,7 @@ def excerpt(text: str) -> str:
     return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
 
 
-@dataclass(frozen=True)
-class Tag:
+class Tag(NamedTuple):
     """One `<name ...>` or `</name>` in the text. `name` is lower-cased, `-`/spaces as `_`."""
 
     start: int
@@ -46,6 +55,9 @@ class Tag:
 
 
 def _normal_name(name: str, attributes: str) -> str:
+    if not attributes or attributes.isspace() or "=" in attributes:
+        lowered = name.lower()
+        return lowered.replace("-", "_") if "-" in lowered else lowered
     # `<cancel alert>` and `< EMAIL >` are names with spaces, not attributes.
     words = attributes.strip().rstrip("/").strip()
     if words and len(words) <= 40 and not any(char in words for char in "=\"'\n"):
@@ -55,20 +67,11 @@ def _normal_name(name: str, attributes: str) -> str:
 
 
 def scan_tags(text: str) -> list[Tag]:
-    """Every tag-like `<...>` in the text, in order."""
-    tags = []
-    for match in _TAG.finditer(text):
-        closing, name, attributes = match.group(1), match.group(2), match.group(3)
-        tags.append(
-            Tag(
-                start=match.start(),
-                end=match.end(),
-                closing=bool(closing),
-                name=_normal_name(name, attributes),
-                attributes=attributes,
-            )
-        )
-    return tags
+    """Every tag in the text that could matter to a reader or a detector, in order."""
+    return [
+        Tag(match.start(), match.end(), bool(match[1]), _normal_name(match[2], match[3]), match[3])
+        for match in _TAG.finditer(text)
+    ]
 
 
 def starts_line(text: str, position: int) -> bool:
@@ -100,18 +103,23 @@ class Block:
 
 @dataclass
 class Scope:
-    """What a reader sees: the text, its tags, and where any action format's block opens.
+    """What a reader sees: one region of the answer (`start`..`end` of `text`), the tags in
+    it, and where any action format's block opens in it.
 
-    An unclosed block ends where the next block of any format opens (`next_stop`), so that
-    one format's broken block never swallows another format's action.
+    An unclosed block ends where the next block of any format opens (`next_stop`), or at the
+    region's end, so that one format's broken block never swallows another format's action.
     """
 
     text: str
     tags: Sequence[Tag]
     stops: Sequence[int] = ()
+    start: int = 0
+    end: int = -1
     _tag_starts: list[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.end < 0:
+            self.end = len(self.text)
         self._tag_starts = [tag.start for tag in self.tags]
 
     def tags_between(self, start: int, end: int) -> Sequence[Tag]:
@@ -121,7 +129,7 @@ class Scope:
 
     def next_stop(self, after: int) -> int:
         index = bisect.bisect_right(self.stops, after)
-        return self.stops[index] if index < len(self.stops) else len(self.text)
+        return min(self.stops[index], self.end) if index < len(self.stops) else self.end
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,9 @@ def _block(
     arguments = dict(fields)
     arguments.setdefault("email_id", fields.get("id", ""))
     reading = read_call(kind, arguments, executed=closing is not None, source="tag")
+    if reading.unreadable:
+        record = unread("tool_use", "message", reading.unreadable, text, tag.start, end)
+        return Block(tag.start, end, "tool_use", unread=record)
     if not reading.actions:
         return Block(tag.start, end, "tool_use", notes=(note("tool_use", reading.missing, raw),))
     return Block(tag.start, end, "tool_use", actions=reading.actions, notes=tuple(notes))
