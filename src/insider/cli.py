@@ -261,6 +261,7 @@ def _print_scoring(scoring: ClassifySummary) -> None:
         f"{scoring.skipped_existing} already scored; {scoring.judge_calls} judge calls for "
         f"{scoring.samples_judged} samples; label states: {states or 'none'})"
     )
+    console.print(f"  {_deferred_line(scoring.deferred, scoring.samples)}")
 
 
 def _print_headline(analysis: Analysis) -> None:
@@ -387,7 +388,11 @@ def classify(
     transcripts: Annotated[
         Path | None,
         typer.Option(
-            "--transcripts", help="Score transcripts made elsewhere (JSONL or results dir)."
+            "--transcripts",
+            help=(
+                "Score transcripts made elsewhere: a JSONL file, the original framework's "
+                "results folder, an Inspect .eval log or a folder of logs."
+            ),
         ),
     ] = None,
     world: Annotated[
@@ -395,8 +400,9 @@ def classify(
         typer.Option(
             "--world",
             help=(
-                "For --transcripts: a world profile YAML, or `original` for answers from the "
-                "original research's world (profile derived from the replication extra)."
+                "For --transcripts: a world profile YAML, the name of a world insider ships "
+                "(ferrowen, halden), or `original` for answers from the original research's "
+                "world (profile derived from the replication extra)."
             ),
         ),
     ] = None,
@@ -412,7 +418,14 @@ def classify(
         ),
     ] = "insider",
     out: Annotated[
-        Path | None, typer.Option("--out", help="Where --transcripts writes labels.csv/.parquet.")
+        Path | None,
+        typer.Option(
+            "--out",
+            help=(
+                "Where --transcripts writes labels.csv/.parquet and verdicts.jsonl (default "
+                "./labels); a new, empty or earlier output folder."
+            ),
+        ),
     ] = None,
 ) -> None:
     """Score a run again (offline, agent outputs untouched), or transcripts from elsewhere.
@@ -454,16 +467,29 @@ def _classify_foreign(
     out: Path | None,
 ) -> None:
     from insider.pipeline import classify_foreign
-    from insider.scenarios import ORIGINAL_WORLD
 
     if world is None:
         raise ConfigError(
-            "--transcripts needs --world WORLD.yaml, or --world original (see docs/transcripts.md)"
+            "--transcripts needs --world: a profile YAML, a world name, or original "
+            "(see docs/transcripts.md)"
         )
-    where = world if world == ORIGINAL_WORLD else Path(world)
-    written = classify_foreign(transcripts, where, judges, aggregation, out or Path("labels"))
-    for path in written:
+    summary = classify_foreign(transcripts, world, judges, aggregation, out or Path("labels"))
+    states = ", ".join(f"{state} {count}" for state, count in sorted(summary.states.items()))
+    console.print(
+        f"Scored {summary.transcripts} transcripts ({summary.judge_calls} judge calls; "
+        f"label states: {states or 'none'})"
+    )
+    console.print(f"  {_deferred_line(summary.deferred, summary.transcripts)}")
+    for path in summary.files:
         console.print(f"  wrote {path}")
+
+
+def _deferred_line(deferred: int, samples: int) -> str:
+    share = f" ({100 * deferred / samples:.0f} %)" if samples else ""
+    return (
+        f"evidence deferred on {deferred} of {samples} samples{share}: text that looked like an "
+        "action was not understood, so its labels went to the judge (unscored without one)"
+    )
 
 
 @app.command()

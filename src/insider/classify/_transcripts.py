@@ -1,21 +1,31 @@
 """Transcripts produced elsewhere, and world profiles (docs/transcripts.md).
 
-Two layouts are read: our JSONL schema (one object per line), and the original research
-framework's results tree `<model>/<condition>/sample_NNN/response.json`. Every problem is a
-ConfigError naming the file (and line or field).
+Three sources are read: our JSONL schema (one object per line; a plain answer or a chat
+transcript under `messages`), the original research framework's results tree
+`<model>/<condition>/sample_NNN/response.json`, and Inspect `.eval` logs of other tasks (one
+log or a folder of them). Every problem is a ConfigError naming the file (and line or field),
+raised before anything is judged.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from insider.classify._types import WorldProfile
+from insider.classify._chat import chat_evidence, read_chat
+from insider.classify._foreign_input import (
+    MAX_FILE_BYTES,
+    decode,
+    load_json,
+    read_bytes,
+    regular_file,
+)
+from insider.classify._readers import parse_single_turn
+from insider.classify._types import Evidence, WorldProfile
 from insider.errors import ConfigError
 from insider.files import read_yaml_mapping
 
@@ -41,14 +51,45 @@ class Transcript(BaseModel):
     goal_value: str = ""
     urgency: str = ""
     condition: str = ""
-    response: str
+    response: str = ""
     reasoning: str = ""
+    messages: list[dict[str, Any]] | None = None  # a chat transcript instead of response
+    error: str | None = None  # the agent's call failed: every label is `error`
     source: str = ""  # the file it was read from (and line)
 
     @field_validator("scenario", mode="before")
     @classmethod
     def _alias(cls, value: Any) -> Any:
         return _SCENARIO_ALIASES.get(value, value) if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _answer_given(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "response" not in data and data.get("messages") is None:
+            raise ValueError("response: Field required (or give messages: a chat transcript)")
+        if isinstance(data, dict) and "response" in data and data.get("messages") is not None:
+            raise ValueError("give response or messages, not both")
+        return data
+
+    @model_validator(mode="after")
+    def _messages_readable(self) -> Transcript:
+        if self.messages is not None:
+            answer = read_chat(self.messages)
+            if answer.assistant_messages == 0 and self.error is None:
+                raise ValueError("messages: no assistant message (the agent's answer)")
+        return self
+
+    def answer_text(self) -> str:
+        """The answer as text: `response`, or a chat transcript's assistant text."""
+        if self.messages is None:
+            return self.response
+        return "\n\n".join(part for part in read_chat(self.messages).text if part)
+
+    def evidence(self) -> Evidence:
+        """What the agent did and wrote, read by the reader for its format."""
+        if self.messages is not None:
+            return chat_evidence(self.messages)
+        return parse_single_turn(self.response, self.reasoning)
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -60,22 +101,28 @@ def _validation_message(error: ValidationError) -> str:
 
 
 def jsonl_objects(path: Path, what: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """(line number, "file:line", object) for each non-blank line; bad lines are ConfigErrors."""
+    """(line number, "file:line", object) for each non-blank line; bad lines are ConfigErrors.
+
+    The file must be a regular file; each line is strict UTF-8 JSON (no duplicate keys, no
+    lone surrogates, at most 64 levels deep), at most 16 MiB.
+    """
+    regular_file(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        handle = path.open("rb")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read {what}: {error.strerror}") from error
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{where}: not valid JSON: {error.msg}") from error
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: each line must be a JSON object")
-        yield number, where, data
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            if len(raw) > MAX_FILE_BYTES:
+                raise ConfigError(f"{where}: a line longer than {MAX_FILE_BYTES:,} bytes")
+            line = decode(raw, where)
+            if not line.strip():
+                continue
+            data = load_json(line, where)
+            if not isinstance(data, dict):
+                raise ConfigError(f"{where}: each line must be a JSON object")
+            yield number, where, data
 
 
 def read_transcripts_jsonl(path: Path | str) -> list[Transcript]:
@@ -105,11 +152,8 @@ def parse_condition_name(name: str) -> dict[str, str]:
     return fields
 
 
-def _response_text(path: Path) -> tuple[str, str]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read the response: {error}") from error
+def _response_text(path: Path, root: Path) -> tuple[str, str]:
+    data = load_json(decode(read_bytes(path, root), str(path)), str(path))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object")
     key = next((k for k in _RESPONSE_KEYS if isinstance(data.get(k), str)), None)
@@ -123,7 +167,11 @@ def _response_text(path: Path) -> tuple[str, str]:
 
 
 def read_results_dir(root: Path | str) -> list[Transcript]:
-    """Transcripts from `<root>/<model>/<condition>/sample_NNN/response.json`, sorted by path."""
+    """Transcripts from `<root>/<model>/<condition>/sample_NNN/response.json`, sorted by path.
+
+    Only regular files inside `root` are read (a link leading outside it is refused), each
+    at most 16 MiB.
+    """
     root = Path(root)
     files = sorted(root.glob("*/*/sample_*/response.json"))
     if not files:
@@ -134,7 +182,7 @@ def read_results_dir(root: Path | str) -> list[Transcript]:
         condition_dir = sample_dir.parent
         model = condition_dir.parent.name
         fields: dict[str, Any] = parse_condition_name(condition_dir.name)
-        response, reasoning = _response_text(path)
+        response, reasoning = _response_text(path, root)
         fields.update(
             id=f"{model}/{condition_dir.name}/{sample_dir.name}",
             model=model,
@@ -151,12 +199,16 @@ def read_results_dir(root: Path | str) -> list[Transcript]:
 
 
 def read_transcripts(path: Path | str) -> list[Transcript]:
-    """A JSONL file or a results folder, whichever `path` is."""
+    """A JSONL file, a results folder, an Inspect `.eval` log or a folder of logs."""
+    from insider.classify._inspect_logs import is_log_folder, read_eval_logs
+
     path = Path(path)
-    if path.is_dir():
-        return read_results_dir(path)
     if not path.exists():
         raise ConfigError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return read_eval_logs(path) if is_log_folder(path) else read_results_dir(path)
+    if path.suffix == ".eval":
+        return read_eval_logs(path)
     return read_transcripts_jsonl(path)
 
 

@@ -12,9 +12,14 @@ from insider.pipeline._classify_run import (
     scoring_id,
     scorings,
 )
-from insider.pipeline._foreign import classify_foreign
+from insider.pipeline._foreign import ForeignSummary, classify_foreign
 from insider.pipeline._paraphrase import DraftSummary, check_paraphrase, draft_overlay, world_pieces
-from insider.pipeline._profile import original_world_profile, our_world_profile, shipped_gold_sets
+from insider.pipeline._profile import (
+    original_world_profile,
+    our_world_profile,
+    resolve_world,
+    shipped_gold_sets,
+)
 from insider.pipeline._report_run import report_run
 
 if TYPE_CHECKING:
@@ -23,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ClassifySummary",
     "DraftSummary",
+    "ForeignSummary",
     "analyze_run",
     "check_paraphrase",
     "classify_foreign",
@@ -35,6 +41,7 @@ __all__ = [
     "our_world_profile",
     "read_labels",
     "report_run",
+    "resolve_world",
     "scoring_id",
     "scorings",
     "serve_session",

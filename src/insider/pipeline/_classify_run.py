@@ -59,6 +59,8 @@ class ClassifySummary:
     skipped_existing: int = 0
     judge_calls: int = 0
     samples_judged: int = 0
+    # newly scored samples where evidence deferred over text it did not understand
+    deferred: int = 0
     states: Counter[str] = field(default_factory=Counter)
 
 
@@ -310,6 +312,7 @@ def _count(summary: ClassifySummary, verdict: SampleVerdict) -> None:
     summary.samples += 1
     summary.judge_calls += verdict.judge_calls
     summary.samples_judged += verdict.judge_calls > 0
+    summary.deferred += bool(verdict.extra.get("not_understood"))
     summary.states.update(label.state.value for label in verdict.labels.values())
 
 

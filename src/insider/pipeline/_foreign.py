@@ -1,15 +1,21 @@
-"""Score transcripts produced elsewhere (our JSONL schema or the original results layout)."""
+"""Score transcripts produced elsewhere: our JSONL schema, the original results layout, or
+Inspect logs of other tasks (docs/transcripts.md)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from pydantic import ValidationError
 
+from insider import __version__
 from insider.classify import (
     LABELS,
     ORIGINAL_RUBRIC,
@@ -20,15 +26,15 @@ from insider.classify import (
     WorldProfile,
     classify_sample,
     judge_panel,
-    load_profile,
     original_rubric_verdict,
     read_transcripts,
 )
 from insider.errors import ConfigError
 from insider.experiment import JudgeSpec
+from insider.files import atomic_write_text
 from insider.pipeline._analyze_run import write_table
 from insider.pipeline._classify_run import judge_models, scoring_id, scoring_rubric
-from insider.pipeline._profile import original_world_profile
+from insider.pipeline._profile import original_world_profile, resolve_world
 from insider.scenarios import ORIGINAL_WORLD, Condition, original_email_content, render
 
 
@@ -67,23 +73,37 @@ def _original_world(transcript: Transcript) -> tuple[WorldProfile, tuple[InboxEm
     return profile, tuple(InboxEmail.model_validate(e.model_dump()) for e in emails)
 
 
+WorldFor = Callable[[Transcript], tuple[WorldProfile, tuple[InboxEmail, ...] | None]]
+
+
+def transcript_world(world: str) -> WorldFor:
+    """What `--world` names, as the profile (and inbox) to classify each transcript with:
+    `original` (the original world, per scenario and condition), one of our worlds by name,
+    or a profile YAML file. The one place that reads `--world`."""
+    if world == ORIGINAL_WORLD:
+        return _original_world
+    profile = resolve_world(world)
+    return lambda _: (profile, None)
+
+
 async def _ours(
-    items: Sequence[Transcript], world: Path | str, judges: Sequence[JudgeSpec], aggregation: str
+    items: Sequence[Transcript], world: WorldFor, judges: Sequence[JudgeSpec], aggregation: str
 ) -> list[SampleVerdict]:
-    """Our rubric: evidence, then the judges; the original world's profile per scenario."""
+    """Our rubric: each transcript's evidence (read by the reader for its format), then the
+    judges."""
     panel = judge_panel(judge_models(judges), aggregation)
-    fixed = None if world == ORIGINAL_WORLD else load_profile(world)
     limit = asyncio.Semaphore(
         max(1, sum(spec.max_connections for spec in judges)) if judges else 16
     )
 
     async def one(item: Transcript) -> SampleVerdict:
-        profile, inbox = _original_world(item) if fixed is None else (fixed, None)
+        profile, inbox = world(item)
         async with limit:
             return await classify_sample(
                 scenario=item.scenario,
-                text=item.response,
-                reasoning=item.reasoning,
+                text="",
+                evidence=item.evidence(),
+                agent_error=item.error,
                 profile=profile,
                 judges=panel,
                 inbox=inbox,
@@ -93,7 +113,7 @@ async def _ours(
 
 
 async def _original(
-    items: Sequence[Transcript], world: Path | str, grader: JudgeSpec
+    items: Sequence[Transcript], world: str, grader: JudgeSpec
 ) -> list[SampleVerdict]:
     """The original classifiers; they need the condition to find forwarded mails."""
     if world != ORIGINAL_WORLD:
@@ -113,8 +133,9 @@ async def _original(
         sample = OriginalSample(
             scenario=item.scenario,
             world=ORIGINAL_WORLD,
-            response=item.response,
+            response=item.answer_text(),
             email_content=original_email_content(condition),
+            agent_error=item.error,
         )
         async with limit:
             return await original_rubric_verdict(sample, model)
@@ -122,28 +143,96 @@ async def _original(
     return list(await asyncio.gather(*(one(item) for item in items)))
 
 
+# Written into every output folder: a folder with it may be written again; one without it
+# (and not empty) is someone else's and is refused.
+MARKER = "insider-transcripts.json"
+
+
+@dataclass
+class ForeignSummary:
+    """What a scoring of foreign transcripts wrote and found."""
+
+    transcripts: int
+    files: list[Path]
+    judge_calls: int = 0
+    deferred: int = 0  # samples where evidence deferred over text it did not understand
+    states: Counter[str] = field(default_factory=Counter)
+
+
+def check_output_folder(out: Path) -> None:
+    """Refuse a file, or a non-empty folder that is not an earlier transcripts output."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ConfigError(
+            f"--out {out}: a folder that is not empty and was not written by "
+            "`insider classify --transcripts`; give a new or empty folder"
+        )
+
+
+def _row(item: Transcript, verdict: SampleVerdict, judge_id: str) -> dict[str, Any]:
+    row = item.model_dump(exclude={"response", "reasoning", "messages", "error"})
+    row.update({label: verdict.labels[label].state.value for label in LABELS})
+    row.update(
+        judge_id=judge_id,
+        judge_calls=verdict.judge_calls,
+        evidence_deferred=bool(verdict.extra.get("not_understood")),
+        error=item.error or "",
+    )
+    return row
+
+
 def classify_foreign(
     transcripts: Path,
-    world: Path | str,
+    world: str,
     judges: Sequence[JudgeSpec],
     aggregation: str,
     out: Path,
-) -> list[Path]:
-    """One labels row per transcript, written as labels.csv and labels.parquet under ``out``.
+) -> ForeignSummary:
+    """One labels row per transcript (labels.csv/.parquet) and one verdict each
+    (verdicts.jsonl, with its evidence) under ``out``.
 
-    ``world`` is a profile YAML, or ``"original"`` for answers from the original world (its
-    profile and each condition's inbox then come from the installed package).
+    ``world`` is a profile YAML, the name of one of our worlds, or ``"original"`` for answers
+    from the original world (its profile and each condition's inbox then come from the
+    installed package). Every input is read and checked before any judge is called.
     """
+    world_for = transcript_world(world)
     items = read_transcripts(transcripts)
+    check_output_folder(out)
     if scoring_rubric(judges) == ORIGINAL_RUBRIC:
         verdicts = asyncio.run(_original(items, world, judges[0]))
     else:
-        verdicts = asyncio.run(_ours(items, world, judges, aggregation))
-    rows: list[dict[str, Any]] = []
+        verdicts = asyncio.run(_ours(items, world_for, judges, aggregation))
+    sid = scoring_id(judges, aggregation)
+    summary = ForeignSummary(transcripts=len(items), files=[])
+    rows = []
     for item, verdict in zip(items, verdicts, strict=True):
-        row = item.model_dump(exclude={"response", "reasoning"})
-        row.update({label: verdict.labels[label].state.value for label in LABELS})
-        row.update(judge_id=scoring_id(judges, aggregation), judge_calls=verdict.judge_calls)
-        rows.append(row)
+        rows.append(_row(item, verdict, sid))
+        summary.judge_calls += verdict.judge_calls
+        summary.deferred += bool(verdict.extra.get("not_understood"))
+        summary.states.update(label.state.value for label in verdict.labels.values())
     out.mkdir(parents=True, exist_ok=True)
-    return write_table(pd.DataFrame(rows), out, "labels")
+    _write_marker(out, transcripts, world, sid)
+    summary.files = write_table(pd.DataFrame(rows), out, "labels")
+    verdicts_file = out / "verdicts.jsonl"
+    lines = (_verdict_line(i, v) for i, v in zip(items, verdicts, strict=True))
+    atomic_write_text(verdicts_file, "".join(lines))
+    summary.files.append(verdicts_file)
+    return summary
+
+
+def _verdict_line(item: Transcript, verdict: SampleVerdict) -> str:
+    # ASCII escapes: model text may hold anything, the file stays valid UTF-8 JSON.
+    return json.dumps({"id": item.id, "verdict": verdict.model_dump(mode="json")}) + "\n"
+
+
+def _write_marker(out: Path, transcripts: Path, world: str, judge_id: str) -> None:
+    meta = {
+        "kind": "insider classify --transcripts",
+        "transcripts": str(transcripts),
+        "world": world,
+        "judge_id": judge_id,
+        "insider_version": __version__,
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    atomic_write_text(out / MARKER, json.dumps(meta, indent=2))

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from insider.classify import GOLD_DIR, WorldProfile, load_profile
+from insider.errors import ConfigError
 from insider.scenarios import (
+    ORIGINAL_WORLD,
     WORLDS_DIR,
     World,
     WorldFacts,
@@ -63,6 +65,21 @@ def original_world_profile(scenario: str) -> WorldProfile:
         secret_terms=secret,
         confidential_terms=facts.confidential_terms,
         summary=original_summary(facts),
+    )
+
+
+def resolve_world(value: str) -> WorldProfile:
+    """The one world profile `--world` names: one of our worlds by name, or a profile YAML
+    file. (`original`, whose profile depends on each transcript's scenario and condition, is
+    read beside it by `pipeline._foreign.transcript_world`.)"""
+    if value in world_names():
+        return our_world_profile(load_world(WORLDS_DIR / value))
+    path = Path(value)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return load_profile(path)
+    raise ConfigError(
+        f"--world {value!r}: neither a world profile file nor a world insider ships "
+        f"({', '.join([*world_names(), ORIGINAL_WORLD])}); see docs/transcripts.md"
     )
 
 
