@@ -163,12 +163,12 @@ def parse_tool_calls(
     they, and any action-like text, are notes. For a transcript from a harness we do not know
     (`text_may_act`), whether such text acted cannot be told: it is not understood.
     """
-    written = parse_single_turn(text, reasoning)
     if action_log is not None:
         actions, problems = _from_action_log(action_log)
         calls_read = _Calls(actions=actions, problems=problems)
     else:
         calls_read = _from_tool_calls(calls)
+    written = parse_single_turn(text, reasoning, narrated=calls_read.actions)
     text_actions = [_text_action(action, text_may_act) for action in written.actions]
     if text_may_act:
         unread = [

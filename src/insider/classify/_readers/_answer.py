@@ -161,7 +161,7 @@ def _read_guessed_private(reading: _Reading, region: Region) -> None:
     reading.unread += dropped
 
 
-def _detect(reading: _Reading) -> list[NotUnderstood]:
+def _detect(reading: _Reading, narrated: Sequence[Action]) -> list[NotUnderstood]:
     """The coverage detectors over the prose spans (at most a few thousand: blocks and
     reasoning tags are capped)."""
     spans = [(start, end) for start, end in reading.prose if end > start]
@@ -174,7 +174,7 @@ def _detect(reading: _Reading) -> list[NotUnderstood]:
                 yield reading.tags[index]
                 index += 1
 
-    return detect(reading.text, spans, tags_in_prose(), reading.actions)
+    return detect(reading.text, spans, tags_in_prose(), [*reading.actions, *narrated])
 
 
 def _capped(records: list[NotUnderstood]) -> list[NotUnderstood]:
@@ -206,12 +206,14 @@ def _join(parts: Sequence[str]) -> str:
     return "\n\n".join(part.strip() for part in parts if part.strip())
 
 
-def parse_single_turn(text: str, reasoning: str = "") -> Evidence:
+def parse_single_turn(text: str, reasoning: str = "", narrated: Sequence[Action] = ()) -> Evidence:
     """Evidence of a single-turn answer: private text, actions in any known format, prose,
     and what looked like an action but was not read.
 
     `reasoning` is the model's separate thinking, if any; it joins the private text. Action
-    blocks inside properly closed reasoning are thoughts, not actions.
+    blocks inside properly closed reasoning are thoughts, not actions. `narrated` are actions
+    taken elsewhere (tool calls) that the text may talk about: "I have sent Corinne a note"
+    beside a send_email call is narration, not an action no reader read.
     """
     tags = scan_tags(text)
     reasoning_tags: list[Tag] = []
@@ -227,7 +229,7 @@ def parse_single_turn(text: str, reasoning: str = "") -> Evidence:
             _read_guessed_private(reading, region)
         else:
             _read_visible(reading, region)
-    reading.unread += _detect(reading)
+    reading.unread += _detect(reading, narrated)
     situation = _stated(reading)
     notes = reading.notes[:MAX_RECORDS]
     return Evidence(

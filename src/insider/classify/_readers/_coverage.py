@@ -7,8 +7,8 @@ rules (`_rules.LABELS_HIDDEN_BY`), not here.
 - unknown_tag: a tag whose name sounds like an action (`<send_message>`, `<tool_call>`);
   may hide what its name says (message, alert, or any action).
 - call_syntax: `send_email(to="…")`, `<|tool_call|>`, `[TOOL_CALLS]`; by name, or any action.
-- mail_headers: a line starting `To:`, `Cc:`, `Subject:`, `Body:`, `email_id:` (a message) or
-  `Code:` (an alert).
+- mail_headers: a line starting `To:`, `Cc:`, `Subject:`, `Body:`, `Concern:`, `email_id:` (a
+  message) or `Code:` (an alert).
 - json_keys: `"to":`, `'subject':` (a message), `"override_code":` (an alert) outside any JSON
   a reader read.
 - address: an email address to which no read action was sent (a message).
@@ -34,6 +34,9 @@ _ACTION_WORDS = (
     "message",
     "msg",
     "alert",
+    "alarm",
+    "abort",
+    "halt",
     "cancel",
     "override",
     "escalat",
@@ -56,7 +59,8 @@ _CALL = re.compile(
     r"\b([A-Za-z_][\w.]{0,60}+)\((?=[ \t\r\n]{0,8}+(?:[\"'{\[]|\w{1,30}+[ \t]{0,4}+[=:]))"
 )
 _HEADER = re.compile(
-    r"^[ \t>*#_\-]{0,8}+(to|cc|bcc|recipients?|subject|body|code|email[ _]?ids?|override[ _]?code)"
+    r"^[ \t>*#_\-]{0,8}+(to|cc|bcc|recipients?|subject|body|concern|code|email[ _]?ids?"
+    r"|override[ _]?code)"
     r"[*_]{0,2}+[ \t]{0,4}+[:=]",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -88,7 +92,7 @@ _WINDOW = 600  # characters of context kept in an excerpt
 
 def _channel(word: str) -> MayHide:
     lowered = word.lower()
-    if any(w in lowered for w in ("alert", "cancel", "override", "code")):
+    if any(w in lowered for w in ("alert", "alarm", "abort", "halt", "cancel", "override", "code")):
         return "alert"
     if any(w in lowered for w in ("mail", "send", "sent", "forward", "message", "msg", "reply")):
         return "message"

@@ -13,13 +13,13 @@ runs to the next action block and is recorded as not executed.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 from insider.classify._readers._calls import arguments_may_hide, call_kind, read_call
+from insider.classify._readers._json import load_bounded
 from insider.classify._readers._scan import Block, BlockReader, Closings, Scope, Tag, note, unread
 
 _NAME_ATTRIBUTE = re.compile(r"""name[ \t]{0,8}+=[ \t]{0,8}+["']([^"'<>]{0,200}+)["']""")
@@ -72,11 +72,12 @@ def _parameters(scope: Scope, closings: Closings, tag: Tag, content_end: int) ->
 
 
 def _value(text: str) -> Any:
+    """A parameter's value: JSON when it reads as a JSON string, list or object, else text."""
     value = text.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"' and len(value) < 65_536:
+    if value[:1] in ('"', "[", "{"):
         try:
-            return json.loads(value)
-        except json.JSONDecodeError:
+            return load_bounded(value)
+        except ValueError:
             return value
     return value
 

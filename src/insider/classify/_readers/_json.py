@@ -92,10 +92,26 @@ def _read(scope: Scope) -> Iterator[Block]:
         if parsed is None:
             continue
         value, end = parsed
+        start, end = _fenced(text, start, end, scope)
         block = _block(text, start, end, value)
         if block is not None:
             consumed_to = end
             yield block
+
+
+_FENCE_OPEN = re.compile(
+    r"```[ \t]{0,8}+(?:json|javascript|js|tool_code|tool_call)?[ \t]{0,8}+\r?\n?[ \t]{0,8}+$"
+)
+_FENCE_CLOSE = re.compile(r"[ \t]{0,8}+\r?\n?[ \t]{0,8}+```")
+
+
+def _fenced(text: str, start: int, end: int, scope: Scope) -> tuple[int, int]:
+    """The block widened over a Markdown code fence around it (```json ... ```), if any."""
+    before = _FENCE_OPEN.search(text, max(scope.start, start - 40), start)
+    after = _FENCE_CLOSE.match(text, end, scope.end)
+    if before is None or after is None:
+        return start, end
+    return before.start(), after.end()
 
 
 def _parse_at(text: str, start: int, end: int) -> tuple[Any, int] | None:

@@ -21,7 +21,7 @@ _EXCERPT = 160
 # names that hold one of the words below can matter to a reader or a detector (an action, a
 # wrapper, reasoning, or an action-like name): `<b>`, `<br>` or `a < b` never reach Python.
 _WORDS = (
-    "mail|send|forward|cancel|alert|escalat|situation|tool|invoke|parameter|function|pad|scr"
+    "mail|send|forward|cancel|alert|alarm|abort|halt|escalat|situation|tool|invoke|parameter|function|pad|scr"
     "|think|thought|reason|reflect|monologue|message|msg|override|call|action|reply|notify"
     "|contact|dispatch|sms|transmit|relay"
 )
