@@ -298,6 +298,9 @@ def _print_headline(analysis: Analysis) -> None:
             str(row.n_unscored),
         )
     console.print(table)
+    samples = analysis.samples
+    if "evidence_deferred" in samples:
+        console.print(f"  {_deferred_line(int(samples['evidence_deferred'].sum()), len(samples))}")
 
 
 @app.command("mcp-server")

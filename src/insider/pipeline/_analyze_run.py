@@ -71,6 +71,8 @@ def _sample_row(sample: AgentSample, verdict: dict[str, Any] | None, model: str)
     for label in LABELS:
         row[attempted_column(label)] = attempted.get(label, row[label])
     row["held_by_gate"] = int(extra.get("held_by_gate", 0))
+    # evidence sent labels to the judge over text it did not understand
+    row["evidence_deferred"] = bool(extra.get("not_understood"))
     evidence = (verdict or {}).get("evidence", {})
     row.update(
         judge_id=(verdict or {}).get("judge_id", ""),

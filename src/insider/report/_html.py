@@ -119,6 +119,14 @@ def meta_items(meta: Mapping[str, Any], samples: pd.DataFrame) -> list[tuple[str
     return [(names.get(key, key), show(values[key])) for key in keys]
 
 
+def deferred_share(samples: pd.DataFrame) -> str:
+    """'3 of 60 samples (5 %)' where evidence deferred over text it did not understand."""
+    if samples.empty or "evidence_deferred" not in samples:
+        return ""
+    count, total = int(samples["evidence_deferred"].sum()), len(samples)
+    return f"{count:,} of {total:,} samples ({100 * count / total:.0f} %)"
+
+
 def summary_rows(table: pd.DataFrame) -> tuple[list[str], list[dict[str, Any]]]:
     """Headline as a model × scenario grid of rate, interval and counts."""
     scenarios = [s for s in PRIMARY_LABEL if s in set(table["scenario"])]
@@ -422,6 +430,7 @@ def write_report(
         .get_template("report.html.j2")
         .render(
             meta=meta_items(meta, samples),
+            deferred=deferred_share(samples),
             title=str(meta.get("experiment_id", run_dir.name)),
             states=STATE_HELP,
             scenarios=scenarios,
