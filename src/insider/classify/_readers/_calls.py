@@ -59,7 +59,9 @@ _ALERT_KEYS = frozenset({"code", "override_code", "overridecode", "override", "a
 
 def call_kind(name: str) -> CallKind | None:
     """What a tool name does: send, reply, forward, cancel_alert, escalate, read, or None."""
-    letters = "".join(char for char in name.rsplit(".", 1)[-1].lower() if char.isalpha())
+    # The last part of a namespaced name: functions.send_email, mcp__mailbox__read_email.
+    last = re.split(r"\.|__|/|:", name)[-1]
+    letters = "".join(char for char in last.lower() if char.isalpha())
     if not letters:
         return None
     if letters.startswith(_READING):
