@@ -44,6 +44,9 @@ READERS: tuple[BlockReader, ...] = (
 # handful of actions; a flood of them is junk, and junk is not ruled out).
 MAX_BLOCKS = 1_000
 MAX_RECORDS = 200
+# Tags past this many are not looked at (a real answer has dozens): the rest of the answer is
+# not understood, which keeps a flood of tags from costing more than a glance.
+MAX_TAGS = 10_000
 
 
 def opens_action(tag: Tag) -> bool:
@@ -193,6 +196,14 @@ def _capped(records: list[NotUnderstood]) -> list[NotUnderstood]:
     return [*records[:MAX_RECORDS], summary]
 
 
+def _tag_flood(text: str, tags: Sequence[Tag]) -> list[NotUnderstood]:
+    if len(tags) <= MAX_TAGS:
+        return []
+    start = tags[MAX_TAGS].start
+    reason = f"more than {MAX_TAGS:,} tags: the rest of the answer was not read"
+    return [unread("flood", "action", reason, text, start, len(text))]
+
+
 def _stated(reading: _Reading) -> Situation | None:
     distinct = set(reading.situations)
     if len(distinct) == 1:
@@ -215,13 +226,16 @@ def parse_single_turn(text: str, reasoning: str = "", narrated: Sequence[Action]
     taken elsewhere (tool calls) that the text may talk about: "I have sent Corinne a note"
     beside a send_email call is narration, not an action no reader read.
     """
-    tags = scan_tags(text)
+    tags = scan_tags(text, MAX_TAGS + 1)
+    flood = _tag_flood(text, tags)
+    del tags[MAX_TAGS:]
     reasoning_tags: list[Tag] = []
     others: list[Tag] = []  # readers and detectors never need the reasoning tags
     for tag in tags:
         (reasoning_tags if is_reasoning(tag) else others).append(tag)
     split = split_private(text, tags, reasoning_tags, opens_action)
     reading = _Reading(text, others, [tag.start for tag in others], notes=list(split.notes))
+    reading.unread += flood
     for region in split.regions:
         if region.kind == "private":
             reading.private.append(text[region.start : region.end])

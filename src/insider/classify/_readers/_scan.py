@@ -7,6 +7,7 @@ that a megabyte of hostile text costs a megabyte of scanning, not its square.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -66,11 +67,15 @@ def _normal_name(name: str, attributes: str) -> str:
     return _AROUND_COLON.sub(":", lowered)
 
 
-def scan_tags(text: str) -> list[Tag]:
-    """Every tag in the text that could matter to a reader or a detector, in order."""
+def scan_tags(text: str, limit: int | None = None) -> list[Tag]:
+    """Every tag in the text that could matter to a reader or a detector, in order (at most
+    `limit` of them)."""
+    matches = _TAG.finditer(text)
+    if limit is not None:
+        matches = itertools.islice(matches, limit)
     return [
         Tag(match.start(), match.end(), bool(match[1]), _normal_name(match[2], match[3]), match[3])
-        for match in _TAG.finditer(text)
+        for match in matches
     ]
 
 
