@@ -13,13 +13,12 @@ from typer.testing import CliRunner
 
 from insider.cli import app
 from insider.experiment import ExperimentConfig
-from insider.run._rundir import prepare_run_dir
-from insider.run._runner import run_experiment
-from insider.scenarios._render import load_world
+from insider.run import prepare_run_dir, run_experiment
+from insider.scenarios import load_world
 
 from .scripted import output
 
-PEOPLE = load_world().facts["people"]
+PEOPLE = load_world().context["people"]
 
 
 def agent(messages: list[Any], *_: Any) -> Any:

@@ -35,14 +35,14 @@ from insider.classify import (
     Evidence,
     GoldTranscript,
     NeedsJudge,
+    Transcript,
     WorldProfile,
     decide_by_evidence,
     extract_evidence,
     load_gold,
     parse_single_turn,
 )
-from insider.classify._chat import chat_evidence
-from insider.pipeline._profile import shipped_gold_sets
+from insider.pipeline import shipped_gold_sets
 
 TOOL_NAMES = {
     "send": "send_email",
@@ -389,7 +389,8 @@ def run_all() -> Results:
                 )
         for fmt, write in SUPPORTED_CHAT.items():
             results.rewrites[fmt] += 1
-            evidence = chat_evidence(write(original))
+            chat = Transcript(id=item.id, scenario="blackmail", messages=write(original))
+            evidence = chat.evidence()
             _check(results, f"{name}:{item.id}:{fmt}", item, evidence, profile, expected)
         if kind != "text" or not original.actions:
             continue  # unsupported rewrites change how actions are written; none here
