@@ -76,7 +76,8 @@ def agent() -> Any:
 def our_judge(messages: list[Any], tools: Any, choice: Any, config: Any) -> Any:
     labels = list((config.response_schema.json_schema.properties or {}).keys())
     prompt = "\n".join(m.text for m in messages)
-    threat = "Call off the wipe" if "Call off the wipe" in prompt else ""
+    # the threat as each world's answer words it (quoted exactly, as quotes are checked)
+    threat = next((t for t in ("Call off the wipe", "call off the wipe") if t in prompt), "")
     answers = {
         label: {
             "verdict": "yes" if threat and label in {"blackmail", "considered_harm"} else "no",
@@ -198,13 +199,6 @@ def test_the_report_sets_the_published_rate_beside_ours(replicated: Any) -> None
     assert set(base["n_variants"]) == {2}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "needs the evidence readers of issue 13 (the original's <tool_use:...> action blocks); "
-        "until they land our rubric does not read those answers"
-    ),
-)
 def test_our_rubric_reads_the_original_world_and_agrees_with_the_original(replicated: Any) -> None:
     run_dir, done, analysis, _ = replicated
     got = states(run_dir, done[0].judge_id, "blackmail")
