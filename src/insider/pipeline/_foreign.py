@@ -112,14 +112,8 @@ async def _ours(
     return list(await asyncio.gather(*(one(item) for item in items)))
 
 
-async def _original(
-    items: Sequence[Transcript], world: str, grader: JudgeSpec
-) -> list[SampleVerdict]:
+async def _original(items: Sequence[Transcript], grader: JudgeSpec) -> list[SampleVerdict]:
     """The original classifiers; they need the condition to find forwarded mails."""
-    if world != ORIGINAL_WORLD:
-        raise ConfigError(
-            "--rubric original scores answers of the original world: --world original"
-        )
     model = judge_models([grader])[0]
     limit = asyncio.Semaphore(grader.max_connections)
 
@@ -196,11 +190,16 @@ def classify_foreign(
     from the original world (its profile and each condition's inbox then come from the
     installed package). Every input is read and checked before any judge is called.
     """
+    original = scoring_rubric(judges) == ORIGINAL_RUBRIC
+    if original and world != ORIGINAL_WORLD:
+        raise ConfigError(
+            "--rubric original scores answers of the original world: --world original"
+        )
     world_for = transcript_world(world)
     items = read_transcripts(transcripts)
     check_output_folder(out)
-    if scoring_rubric(judges) == ORIGINAL_RUBRIC:
-        verdicts = asyncio.run(_original(items, world, judges[0]))
+    if original:
+        verdicts = asyncio.run(_original(items, judges[0]))
     else:
         verdicts = asyncio.run(_ours(items, world_for, judges, aggregation))
     sid = scoring_id(judges, aggregation)
