@@ -60,6 +60,7 @@ TEST_INTERNALS: dict[str, set[str]] = {
         "insider.testing._wire",
     },
     "test_local_provider.py": {"insider.run._local"},
+    "test_loud_failures.py": {"insider.run._engine", "insider.run._failures"},
     # the inbox reader's refusal of a changed template; the missing-package seam
     "test_original_world.py": {"insider.scenarios._original", "insider.scenarios._conditions"},
     "local_model_throughput.py": {"insider.run._local"},

@@ -70,3 +70,28 @@ def test_killed_run_resumes_without_repeating_finished_samples(tmp_path: Path) -
     for sample_id in finished_before:
         assert calls_after[sample_id] == 1, f"{sample_id} was called again after it had finished"
     assert all(calls_after[i] >= 1 for i in ids)
+
+
+def test_a_kill_minus_9_loses_only_the_calls_in_flight(tmp_path: Path) -> None:
+    """Answers that arrived but had not reached the log yet come back from the journal."""
+    run_dir, calls = tmp_path / "run", tmp_path / "calls.txt"
+    samples = 24
+    worker = start(run_dir, calls, samples, delay=0.2)  # ~10 answers a second, 2 connections
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        if calls.exists() and calls.read_text().count("\n") >= 13:
+            break
+    assert worker.poll() is None
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=30)
+    journal = list((run_dir / "logs" / ".journal").glob("*.jsonl"))
+    assert journal, "nothing was journaled before the kill; the test proves nothing"
+    rerun = start(run_dir, calls, samples, delay=0.01)
+    out, _ = rerun.communicate(timeout=180)
+    assert rerun.returncode == 0, out.decode()
+    final = {s.sample_id for s in iter_agent_samples(run_dir / "logs")}
+    assert len(final) == samples
+    repaid = len(calls.read_text().split()) - samples
+    assert repaid <= 2, f"{repaid} calls paid twice; only the 2 in flight at the kill may be"
+    assert not list((run_dir / "logs" / ".journal").glob("*.jsonl"))  # the log holds it all

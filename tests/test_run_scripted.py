@@ -86,10 +86,30 @@ def test_run_dir_that_is_not_ours_is_refused(tmp_path: Path) -> None:
 
 def test_changed_experiment_cannot_resume_into_the_same_dir(tmp_path: Path) -> None:
     config, raw = experiment(tmp_path)
-    prepare_run_dir(tmp_path / "run", config, raw)
+    run_experiment(config, prepare_run_dir(tmp_path / "run", config, raw), display="none")
     changed, raw2 = experiment(tmp_path, samples=3)
     with pytest.raises(ConfigError, match="changed since this run started"):
         prepare_run_dir(tmp_path / "run", changed, raw2)
+
+
+def test_a_run_with_no_answer_restarts_with_corrected_models(tmp_path: Path) -> None:
+    """Every sample failed (a wrong model name on a live server): fix the file, rerun."""
+    wrong = {"model": "mockllm/model", "args": {"custom_outputs": _always_fails}}
+    broken, raw_broken = experiment(tmp_path, models=[wrong])
+    run_dir = prepare_run_dir(tmp_path / "run", broken, raw_broken)
+    summary = run_experiment(broken, run_dir, display="none")
+    assert summary.samples_failed == 8 and [g.cause for g in summary.errors] == ["RuntimeError"]
+    right = {"model": "mockllm/other", "args": {"custom_outputs": by_scenario({})}}
+    fixed, raw_fixed = experiment(tmp_path, models=[right])
+    run_dir = prepare_run_dir(tmp_path / "run", fixed, raw_fixed)
+    assert list((tmp_path / "run" / "superseded").glob("logs-*/*.eval"))  # kept, set aside
+    again = run_experiment(fixed, run_dir, display="none")
+    assert again.success and again.samples_failed == 0
+    assert {s.model for s in iter_agent_samples(run_dir.logs)} == {"mockllm/other"}
+
+
+def _always_fails(*args: Any) -> Any:
+    raise RuntimeError("no such model on this server")
 
 
 def test_secrets_are_not_written_with_the_experiment(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # only for annotations: commands import what they use when th
     from insider.classify import GoldReport
     from insider.experiment import ExperimentConfig, JudgeSpec
     from insider.pipeline import ClassifySummary
-    from insider.run import Display, RunDir
+    from insider.run import Display, RunDir, RunSummary
 
 app = typer.Typer(
     help=(
@@ -152,24 +152,51 @@ def run(
             ),
         ),
     ] = 1,
+    yes_really: Annotated[
+        bool,
+        typer.Option(
+            "--yes-really",
+            help="Run even though the run is over the size bound (see --dry-run).",
+        ),
+    ] = False,
 ) -> None:
     """Run (or resume) an experiment: every model x condition x sample, as Inspect logs.
 
-    Rerunning the same command resumes: completed samples are not run again.
+    Rerunning the same command resumes: completed samples are not run again, samples that
+    ended in error are run again. Exit 0 when every sample has an answer; 1 when any sample
+    ended in error or was not run (the summary groups the errors by cause; rerun to retry
+    them); 2 for a usage or config problem, found before anything is written or called.
     """
-    from insider.experiment import load_experiment
-    from insider.files import read_yaml_mapping
-    from insider.run import default_run_dir, prepare_run_dir
+    from insider.experiment import load_experiment_file
+    from insider.run import check_models, check_run_dir, claimed_run_dir, default_run_dir
 
-    config = load_experiment(file)
+    config, raw = load_experiment_file(file)
     if dry_run:
         _print_dry_run(config, prices)
         return
-    raw = read_yaml_mapping(file, "experiment file")
-    run_dir = prepare_run_dir(out or default_run_dir(config.id), config, raw)
-    _run_pipeline(
-        config, run_dir, display=_display(display), analyze_after=analyze_after, processes=processes
-    )
+    _check_run_size(config, yes_really)
+    root = out or default_run_dir(config.id)
+    check_run_dir(root, config)
+    check_models(config)  # before the run directory exists: a bad model writes nothing
+    with claimed_run_dir(root, config, raw) as run_dir:
+        _run_pipeline(
+            config,
+            run_dir,
+            display=_display(display),
+            analyze_after=analyze_after,
+            processes=processes,
+        )
+
+
+def _check_run_size(config: ExperimentConfig, yes_really: bool) -> None:
+    from insider.run import run_size
+
+    reason = run_size(config).over_bound
+    if reason and not yes_really:
+        raise ConfigError(
+            f"{config.id}: this run plans {reason}; check `samples:` and the grid "
+            "(insider run FILE --dry-run shows calls and cost), or pass --yes-really"
+        )
 
 
 def _display(value: str | None) -> Display | None:
@@ -180,8 +207,22 @@ def _display(value: str | None) -> Display | None:
 
 
 def _print_dry_run(config: ExperimentConfig, prices_file: Path | None) -> None:
-    from insider.run import CHARS_PER_TOKEN, estimate, load_prices, render_all
+    from insider.run import (
+        CHARS_PER_TOKEN,
+        MAX_PLANNED_SAMPLES,
+        estimate,
+        load_prices,
+        render_all,
+        run_size,
+    )
 
+    size = run_size(config)
+    if size.over_bound:  # rendering and estimating would be as big as the run: say so first
+        console.print(
+            f"This run plans {size.over_bound}: `insider run` refuses it without --yes-really."
+        )
+        if size.samples > MAX_PLANNED_SAMPLES:
+            return
     prompts = render_all(config)
     estimates = estimate(config, prompts, load_prices(prices_file))
     table = Table(title=f"Dry run of {config.id}: {len(prompts)} conditions x {config.samples}")
@@ -214,18 +255,53 @@ def _run_pipeline(
 ) -> None:
     from insider.run import run_experiment
 
-    summary = run_experiment(config, run_dir, display=display, processes=processes)
+    summary = run_experiment(config, run_dir, display=display, processes=processes, check=False)
     console.print(
         f"\n[bold]Run {config.id}[/]: {summary.samples_total} samples "
         f"({summary.samples_failed} failed) in {len(summary.log_files)} log file(s)"
     )
     console.print(f"  logs:    {run_dir.logs}  (inspect view --log-dir {run_dir.logs})")
-    if not summary.success:
+    for reason in summary.stopped:
+        err_console.print(f"[bold red]stopped:[/] {escape(reason)}", highlight=False)
+    _print_errors(summary)
+    if not summary.success and not summary.stopped:
         raise RunError(
             "some tasks did not complete; rerun the same command to resume the missing samples"
         )
     if analyze_after:
         _classify_analyze_report(run_dir, config.judges, config.judge_aggregation, None)
+    if summary.samples_failed:
+        raise RunError(_failure_line(summary))
+
+
+def _print_errors(summary: RunSummary) -> None:
+    """The samples that ended in error, grouped by cause, with one example each."""
+    if not summary.errors:
+        return
+    err_console.print(
+        f"[bold red]{summary.samples_errored} samples ended in error[/], by cause:",
+        highlight=False,
+    )
+    for group in summary.errors:
+        err_console.print(
+            f"  {group.count:>6} x {escape(group.cause)}   e.g. {escape(group.example[:200])}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _failure_line(summary: RunSummary) -> str:
+    parts = []
+    if summary.samples_errored:
+        causes = ", ".join(f"{g.count} {g.cause}" for g in summary.errors)
+        parts.append(f"{summary.samples_errored} samples ended in error ({causes})")
+    if summary.samples_not_run:
+        parts.append(f"{summary.samples_not_run} samples were not run")
+    done = "; ".join(parts) or f"{summary.samples_failed} samples failed"
+    return (
+        f"{done} of {summary.samples_total}; they count as errors, never as safe. "
+        "Rerun the same command to run them again"
+    )
 
 
 def _classify_analyze_report(
@@ -256,8 +332,13 @@ def _classify_analyze_report(
 
 def _print_scoring(scoring: ClassifySummary) -> None:
     states = ", ".join(f"{state} {count}" for state, count in sorted(scoring.states.items()))
+    rescored = (
+        f", {scoring.rescored} of them again because a resume replaced their record"
+        if scoring.rescored
+        else ""
+    )
     console.print(
-        f"  labels:  {scoring.labels_file} ({scoring.samples} newly scored, "
+        f"  labels:  {scoring.labels_file} ({scoring.samples} newly scored{rescored}, "
         f"{scoring.skipped_existing} already scored; {scoring.judge_calls} judge calls for "
         f"{scoring.samples_judged} samples; label states: {states or 'none'})"
     )
@@ -282,6 +363,13 @@ def _print_headline(analysis: Analysis) -> None:
             column,
             justify="left" if column in {"model", "scenario", "label"} else "right",
             overflow="fold",
+        )
+    if analysis.unscored_samples:
+        err_console.print(
+            f"[bold yellow]note:[/] {analysis.unscored_samples} samples have no verdict for "
+            "their current log record (their labels read unscored); run `insider classify` "
+            "on the run directory to score them",
+            highlight=False,
         )
     rows = headline(analysis.rates).itertuples(index=False) if not analysis.rates.empty else ()
     for row in rows:
@@ -455,9 +543,11 @@ def classify(
             "give a RUN_DIR to re-score, or --transcripts PATH --world WORLD.yaml|original"
         )
     from insider.pipeline import classify_run, our_world_profile
+    from insider.run import lock_run_dir
 
     directory = _existing_run_dir(run_dir)
-    scoring = classify_run(directory, judges, aggregation, our_world_profile())
+    with lock_run_dir(directory.root):  # before the judges exist: a busy run dir pays nothing
+        scoring = classify_run(directory, judges, aggregation, our_world_profile())
     _print_scoring(scoring)
     console.print(f"Analyze it with: insider analyze {run_dir} --judge-id {scoring.judge_id}")
 
@@ -510,8 +600,13 @@ def analyze(
     eval awareness, robustness across variants, and the approval gate (attempted vs executed).
     """
     from insider.pipeline import analyze_run
+    from insider.run import lock_run_dir
 
-    analysis = analyze_run(_existing_run_dir(run_dir), judge_id, out)
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory")
+    directory = _existing_run_dir(run_dir)
+    with lock_run_dir(directory.root):
+        analysis = analyze_run(directory, judge_id, out)
     _print_headline(analysis)
     for path in analysis.files:
         console.print(f"  wrote {path}")
@@ -527,10 +622,12 @@ def report(
 ) -> None:
     """Write RUN_DIR/report.html (self-contained, offline) and figures/ as SVG and PNG."""
     from insider.pipeline import analyze_run, report_run
+    from insider.run import lock_run_dir
 
     directory = _existing_run_dir(run_dir)
-    analysis = analyze_run(directory, judge_id)
-    path = report_run(directory, analysis)
+    with lock_run_dir(directory.root):
+        analysis = analyze_run(directory, judge_id)
+        path = report_run(directory, analysis)
     console.print(f"Report: [bold]{path}[/]  (figures in {directory.figures})")
 
 
@@ -670,16 +767,16 @@ def demo(
 
     No network and no API key. Rerunning resumes; delete the directory to start over.
     """
-    from insider.experiment import load_experiment
-    from insider.files import read_yaml_mapping
-    from insider.run import prepare_run_dir
+    from insider.experiment import load_experiment_file
+    from insider.run import check_models, check_run_dir, claimed_run_dir
 
     demo_file = Path(__file__).with_name("demo.yaml")
-    config = load_experiment(demo_file)
-    raw = read_yaml_mapping(demo_file, "experiment file")
-    run_dir = prepare_run_dir(out, config, raw)
-    console.print(f"[bold]insider demo[/]: {config.description}")
-    _run_pipeline(config, run_dir, display=None, analyze_after=True)
+    config, raw = load_experiment_file(demo_file)
+    check_run_dir(out, config)
+    check_models(config)
+    with claimed_run_dir(out, config, raw) as run_dir:
+        console.print(f"[bold]insider demo[/]: {config.description}")
+        _run_pipeline(config, run_dir, display=None, analyze_after=True)
 
 
 FAST_EXIT_COMMANDS = frozenset({"run"})

@@ -34,6 +34,7 @@ __all__ = [
     "ModelSpec",
     "PythonAgentSpec",
     "load_experiment",
+    "load_experiment_file",
 ]
 
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -228,7 +229,7 @@ class JudgeSpec(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1)
-    max_connections: int = Field(default=10, ge=1)
+    max_connections: int = Field(default=10, ge=1, le=10_000)
 
 
 class ContrastSpec(BaseModel):
@@ -301,6 +302,15 @@ class ExperimentConfig(BaseModel):
 
 def load_experiment(path: Path) -> ExperimentConfig:
     """Read and validate an experiment file; every problem is a ConfigError naming the file."""
+    return load_experiment_file(path)[0]
+
+
+def load_experiment_file(path: Path) -> tuple[ExperimentConfig, dict[str, Any]]:
+    """The validated experiment, and the mapping it came from (for the run's redacted copy).
+
+    The file is read within bounds (``insider.files.read_yaml``): no alias bombs, no key
+    twice in a mapping, no deep nesting, UTF-8 only.
+    """
     if not path.is_file():
         raise ConfigError(f"{path}: experiment file not found")
     raw = read_yaml_mapping(path, "experiment file", fields="id, models, conditions")
@@ -318,4 +328,39 @@ def load_experiment(path: Path) -> ExperimentConfig:
             f"{path}: mode: 'agentic' has no counterpart in world 'original' (the original "
             "research is single-turn); use mode: single_turn or another world"
         )
-    return config
+    _check_contrasts(path, config.contrasts, conditions)
+    return config, raw
+
+
+def _spelling(field: str, value: object) -> str:
+    """One spelling per value, as analysis compares them (YAML ``true`` = the grid's True)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    if Condition.model_fields[field].annotation is bool:
+        lowered = text.lower()
+        if lowered in {"true", "1", "yes"}:
+            return "true"
+        if lowered in {"false", "0", "no"}:
+            return "false"
+    return text
+
+
+def _check_contrasts(
+    path: Path, contrasts: list[ContrastSpec], conditions: list[Condition]
+) -> None:
+    """A contrast whose treatment or baseline the grid never has would silently be empty."""
+    for index, contrast in enumerate(contrasts):
+        present = {_spelling(contrast.field, c.fields()[contrast.field]) for c in conditions}
+        for arm in ("treatment", "baseline"):
+            value = getattr(contrast, arm)
+            if _spelling(contrast.field, value) not in present:
+                raise ConfigError(
+                    f"{path}: contrasts[{index}] ({contrast.name!r}): {arm} {value!r} never "
+                    f"occurs in the grid's {contrast.field!r}; the grid has: "
+                    f"{', '.join(sorted(present))}"
+                )

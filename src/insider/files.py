@@ -9,6 +9,13 @@ disk (the experiment copy is redacted). Inspect writes the ``.eval`` logs itself
 A file written with ``atomic_write_*`` is either its old content or its new content, never a
 half-written mix: the data goes to a temporary file beside it, is flushed to disk, and is then
 renamed over the target.
+
+YAML is read within bounds. A file can be small and still huge: ``&a [*b, *b, …]`` nine
+levels deep (an "alias bomb") is a few hundred bytes that expand to a billion values once
+anything walks the data (validation, a copy, a dump). So a document is composed into its node
+graph first (aliases stay shared there, so this is cheap), measured as if every alias were
+expanded, and only constructed when it fits. A key given twice in one mapping is an error
+rather than a silent "the last one wins".
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from insider.errors import ConfigError
 
@@ -79,16 +88,33 @@ def write_text(path: Path, text: str) -> None:
     os.chmod(path, FILE_MODE)
 
 
-def read_yaml(path: Path, what: str = "file") -> Any:
-    """The YAML document in ``path``, or a ConfigError naming the file and what went wrong."""
+def read_yaml(path: Path, what: str = "file", limits: YamlLimits | None = None) -> Any:
+    """The YAML document in ``path``, or a ConfigError naming the file and what went wrong.
+
+    Read within ``limits`` (size, depth, aliases expanded, no key twice in a mapping): see
+    ``load_yaml_bounded``.
+    """
+    limits = limits or YamlLimits()
     try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise ConfigError(
+                f"{path}: the {what} has {size:,} bytes; at most {limits.max_bytes:,} are read"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: cannot read the {what}: file not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: the {what} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            "save it as UTF-8"
+        ) from exc
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read the {what}: {exc}") from exc
     try:
-        return yaml.safe_load(text)
+        return load_yaml_bounded(text, limits)
+    except YamlRefused as exc:
+        raise ConfigError(f"{path}: the {what} is refused: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
 
@@ -111,3 +137,102 @@ def read_yaml_mapping(
             f"of name: value, not {found}"
         )
     return data
+
+
+# ----------------------------------------------------------------- YAML within bounds
+
+
+@dataclass(frozen=True)
+class YamlLimits:
+    """How large a YAML document may be."""
+
+    max_bytes: int = 1_000_000
+    max_depth: int = 32
+    max_nodes: int = 100_000
+    """Nodes of the document with every alias expanded."""
+
+
+class YamlRefused(ValueError):
+    """The document breaks a limit, repeats a key, or refers to itself."""
+
+
+def load_yaml_bounded(text: str, limits: YamlLimits | None = None) -> Any:
+    """The document in ``text`` as Python data (SafeLoader types), if it is within limits.
+
+    Raises ``YamlRefused`` for a document over the limits or with a duplicate key, and
+    ``yaml.YAMLError`` for one that is not valid YAML.
+    """
+    limits = limits or YamlLimits()
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limits.max_bytes:
+        raise YamlRefused(f"{size:,} bytes, over the limit of {limits.max_bytes:,}")
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _Measure(limits).nodes(node, 1)
+        return loader.construct_document(node)
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise YamlRefused(f"nested more than {limits.max_depth} levels deep") from None
+    finally:
+        loader.dispose()
+
+
+class _Measure:
+    """Walks a node graph once, counting nodes as if every alias were expanded."""
+
+    def __init__(self, limits: YamlLimits) -> None:
+        self._limits = limits
+        self._sizes: dict[int, int] = {}
+        self._open: set[int] = set()
+
+    def nodes(self, node: Node, depth: int) -> int:
+        if depth > self._limits.max_depth:
+            raise YamlRefused(
+                f"nested more than {self._limits.max_depth} levels deep ({_where(node)})"
+            )
+        key = id(node)
+        if key in self._sizes:
+            return self._sizes[key]
+        if key in self._open:
+            raise YamlRefused(f"an alias refers to the node that contains it ({_where(node)})")
+        self._open.add(key)
+        size = 1 + sum(self.nodes(child, depth + 1) for child in _children(node))
+        self._open.discard(key)
+        if size > self._limits.max_nodes:
+            raise YamlRefused(
+                f"over {self._limits.max_nodes:,} values once its aliases are expanded "
+                f"({_where(node)}); an alias bomb?"
+            )
+        if isinstance(node, MappingNode):
+            _no_duplicate_keys(node)
+        self._sizes[key] = size
+        return size
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
+
+
+def _no_duplicate_keys(node: MappingNode) -> None:
+    seen: dict[tuple[str, str], Node] = {}
+    for key, _ in node.value:
+        if not isinstance(key, ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        name = (key.tag, key.value)
+        if name in seen:
+            first = seen[name].start_mark.line + 1
+            raise YamlRefused(
+                f"key {key.value!r} appears twice in one mapping "
+                f"(lines {first} and {key.start_mark.line + 1})"
+            )
+        seen[name] = key
+
+
+def _where(node: Node) -> str:
+    return f"line {node.start_mark.line + 1}"

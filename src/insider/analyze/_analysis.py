@@ -42,6 +42,8 @@ class Analysis:
     published: pd.DataFrame = field(default_factory=pd.DataFrame)
     agreement: pd.DataFrame = field(default_factory=pd.DataFrame)
     files: list[Path] = field(default_factory=list)
+    unscored_samples: int = 0
+    """Samples without a verdict for their current log record (``insider classify`` them)."""
 
     @classmethod
     def table_names(cls) -> tuple[str, ...]:

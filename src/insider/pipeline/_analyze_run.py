@@ -16,7 +16,7 @@ from insider.classify import LABELS
 from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
 from insider.files import atomic_text_file, atomic_write_bytes
-from insider.pipeline._classify_run import read_labels
+from insider.pipeline._classify_run import scored_records
 from insider.pipeline._replication_run import run_references
 from insider.run import AgentSample, RunDir, iter_agent_samples, read_marker
 from insider.scenarios import Condition
@@ -46,10 +46,6 @@ def choose_labels_file(run_dir: RunDir, judge_id: str | None, default_id: str) -
         return run_dir.labels / f"{available[0]}.jsonl"
     listing = ", ".join(available) or "none (run `insider classify` first)"
     raise ConfigError(f"{run_dir.root}: no scoring {wanted!r}; available judge ids: {listing}")
-
-
-def _verdicts(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(row["model"], row["sample_id"]): row["verdict"] for row in read_labels(path)}
 
 
 def _sample_row(sample: AgentSample, verdict: dict[str, Any] | None, model: str) -> dict[str, Any]:
@@ -119,19 +115,49 @@ def model_labels(config: ExperimentConfig) -> dict[str, str]:
 def iter_joined(
     run_dir: RunDir, labels_file: Path, names: dict[str, str]
 ) -> Iterator[tuple[AgentSample, dict[str, Any] | None, str]]:
-    verdicts = _verdicts(labels_file)
+    """Each sample of the run's logs with the newest verdict of its current record.
+
+    A verdict of a record that a resume replaced is stale and not used: such a sample has
+    no verdict (its labels read ``unscored``) until ``insider classify`` scores it again.
+    """
+    verdicts = scored_records(labels_file, keep_verdicts=True)
     for sample in iter_agent_samples(run_dir.logs):
         model = names.get(sample.model, sample.model)
-        yield sample, verdicts.get((sample.model, sample.sample_id)), model
+        yield sample, verdicts.verdict_for(sample), model
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet runs a cell starting with one of these as a formula (CSV injection)."""
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell that a spreadsheet would run as a formula defused.
+
+    Ids, model names, conditions and errors can come from anywhere (a foreign transcript, a
+    model string, an error body). A leading ``'`` makes a spreadsheet show such a cell as
+    text; numbers are untouched. Parquet keeps the true values.
+    """
+    safe = frame.copy()
+    for column in safe.columns:
+        values = safe[column]
+        if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+            safe[column] = values.map(_defused)
+    return safe
+
+
+def _defused(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 def write_table(frame: pd.DataFrame, directory: Path, name: str) -> list[Path]:
-    """Parquet and CSV, each written atomically."""
+    """Parquet and CSV, each written atomically; the CSV's text cells are formula-safe."""
     parquet, csv = directory / f"{name}.parquet", directory / f"{name}.csv"
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     atomic_write_bytes(parquet, buffer.getvalue())
-    atomic_write_bytes(csv, frame.to_csv(index=False).encode("utf-8"))
+    atomic_write_bytes(csv, csv_safe(frame).to_csv(index=False).encode("utf-8"))
     return [parquet, csv]
 
 
@@ -146,9 +172,13 @@ def analyze_run(run_dir: RunDir, judge_id: str | None = None, out: Path | None =
     out = out or run_dir.root
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
+    records: dict[tuple[str, str], str] = {}
+    missing = 0  # samples without a verdict for their current record
     transcripts_path = out / "transcripts.jsonl"
     with atomic_text_file(transcripts_path) as handle:
         for sample, verdict, model in iter_joined(run_dir, labels_file, model_labels(config)):
+            records[sample.model, sample.sample_id] = sample.record
+            missing += verdict is None
             rows.append(_sample_row(sample, verdict, model))
             handle.write(json.dumps(_transcript(sample, verdict, model), ensure_ascii=False) + "\n")
     samples = pd.DataFrame(rows)
@@ -160,9 +190,10 @@ def analyze_run(run_dir: RunDir, judge_id: str | None = None, out: Path | None =
         samples,
         contrasts,
         judge_id=labels_file.stem,
-        references=run_references(run_dir, samples, labels_file.stem, names),
+        references=run_references(run_dir, samples, labels_file.stem, names, records),
         model_names={shown: [model] for model, shown in names.items()},
     )
+    analysis.unscored_samples = missing
     for name, table in analysis.tables().items():
         analysis.files += write_table(table, out, name)
     analysis.files.append(transcripts_path)

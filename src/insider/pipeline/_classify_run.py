@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NamedTuple
 
 from inspect_ai.model import GenerateConfig, Model, get_model
 from rich.progress import Progress
@@ -36,7 +36,7 @@ from insider.errors import ConfigError
 from insider.experiment import JudgeSpec
 from insider.files import atomic_write_text, open_append
 from insider.pipeline._profile import original_world_profile, our_world_profile
-from insider.run import AgentSample, RunDir, iter_agent_samples
+from insider.run import AgentSample, RunDir, iter_agent_samples, lock_run_dir
 from insider.scenarios import (
     ORIGINAL_WORLD,
     Condition,
@@ -45,8 +45,6 @@ from insider.scenarios import (
     render,
     world_for,
 )
-
-BATCH = 32
 
 
 @dataclass
@@ -57,6 +55,8 @@ class ClassifySummary:
     labels_file: Path
     samples: int = 0
     skipped_existing: int = 0
+    rescored: int = 0
+    """Samples scored again because a resume replaced the record an earlier verdict scored."""
     judge_calls: int = 0
     samples_judged: int = 0
     # newly scored samples where evidence deferred over text it did not understand
@@ -158,18 +158,66 @@ def _condition_world(
     return our_world_profile(world_for(condition)), inbox
 
 
-def _done_ids(path: Path) -> set[tuple[str, str]]:
-    """(model, sample id) pairs already scored; a torn last line is ignored and rewritten."""
-    done: set[tuple[str, str]] = set()
-    if not path.exists():
-        return done
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        done.add((row["model"], row["sample_id"]))
-    return done
+def is_error_verdict(verdict: dict[str, Any]) -> bool:
+    """Whether a stored verdict says the agent's call failed (every label ``error``)."""
+    labels = verdict.get("labels") or {}
+    return bool(labels) and all(item.get("state") == "error" for item in labels.values())
+
+
+class _Scored(NamedTuple):
+    record: str | None  # None: a row written before verdicts named their record
+    error: bool  # the verdict says the agent's call failed
+    verdict: dict[str, Any] | None  # kept only when analysis needs it
+
+
+@dataclass
+class ScoredRecords:
+    """Which record of each sample a labels file has scored, and with which verdict.
+
+    Rows name the record they scored (``record``). Rows written before verdicts named their
+    record match a sample when both agree on whether the agent's call failed: a resume only
+    ever replaces a failed record, so an error verdict for a sample that now has an answer
+    is stale, and an answer's verdict still holds.
+    """
+
+    keep_verdicts: bool = False
+    _rows: dict[tuple[str, str], list[_Scored]] = field(default_factory=dict)
+
+    def add(self, row: dict[str, Any]) -> None:
+        verdict = row.get("verdict") or {}
+        entry = _Scored(
+            row.get("record"), is_error_verdict(verdict), verdict if self.keep_verdicts else None
+        )
+        self._rows.setdefault((str(row["model"]), str(row["sample_id"])), []).append(entry)
+
+    def scored(self, sample: AgentSample) -> bool:
+        """Whether some row has scored the sample's current record."""
+        return self._match(sample) is not None
+
+    def seen(self, sample: AgentSample) -> bool:
+        """Whether any row, current or stale, names this sample."""
+        return (sample.model, sample.sample_id) in self._rows
+
+    def verdict_for(self, sample: AgentSample) -> dict[str, Any] | None:
+        """The newest verdict of the sample's current record, if any."""
+        match = self._match(sample)
+        return None if match is None else match.verdict
+
+    def _match(self, sample: AgentSample) -> _Scored | None:
+        failed = sample.error is not None
+        for entry in self._rows.get((sample.model, sample.sample_id), [])[::-1]:
+            if entry.record == sample.record or (entry.record is None and entry.error == failed):
+                return entry
+        return None
+
+
+def scored_records(path: Path, *, keep_verdicts: bool = False) -> ScoredRecords:
+    """The records a labels file has scored (an empty index if there is no file yet)."""
+    index = ScoredRecords(keep_verdicts=keep_verdicts)
+    if path.exists():
+        for row in read_labels(path):
+            index.add(row)
+    return index
 
 
 def _repair_tail(path: Path) -> None:
@@ -179,17 +227,6 @@ def _repair_tail(path: Path) -> None:
     data = path.read_bytes()
     if not data.endswith(b"\n"):
         path.write_bytes(data[: data.rfind(b"\n") + 1])
-
-
-def _batches(samples: Iterator[AgentSample], size: int) -> Iterator[list[AgentSample]]:
-    batch: list[AgentSample] = []
-    for sample in samples:
-        batch.append(sample)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 async def _classify_one(
@@ -236,6 +273,7 @@ def _row(sample: AgentSample, verdict: SampleVerdict) -> str:
             "sample_id": sample.sample_id,
             "condition_id": sample.metadata.get("condition_id"),
             "log_file": os.path.basename(sample.log_file),
+            "record": sample.record,
             "verdict": verdict.model_dump(mode="json"),
         },
         ensure_ascii=False,
@@ -254,6 +292,20 @@ def _write_meta(path: Path, judges: Sequence[JudgeSpec], aggregation: str, sid: 
     atomic_write_text(path, json.dumps(meta, indent=2))
 
 
+def _open_labels(run_dir: RunDir, path: Path, meta: Callable[[], None]) -> IO[str]:
+    """The labels file, opened to append; a run dir we cannot write to is a usage error."""
+    try:
+        run_dir.labels.mkdir(parents=True, exist_ok=True)
+        meta()
+        _repair_tail(path)
+        return open_append(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"{run_dir.root}: cannot write the labels here ({exc.strerror or exc}); "
+            "make the run directory writable, or copy it somewhere writable and classify the copy"
+        ) from exc
+
+
 def classify_run(
     run_dir: RunDir,
     judges: Sequence[JudgeSpec],
@@ -262,49 +314,55 @@ def classify_run(
     *,
     show_progress: bool = True,
 ) -> ClassifySummary:
-    """Score every sample not yet scored under this judge id; returns the counts.
+    """Score every sample whose current log record this judge id has not scored yet.
 
     The judges are one scoring: our rubric's panel, or one grader of the original rubric.
+    A sample is scored again when a resume replaced the record an earlier verdict scored
+    (e.g. an error that now has an answer); the new verdict is appended and analysis uses
+    the newest verdict of the current record. Each verdict is written (and flushed) as soon
+    as it is decided, so a killed scoring loses at most the calls in flight.
     """
     sid = scoring_id(judges, aggregation)
     path = run_dir.labels / f"{sid}.jsonl"
-    run_dir.labels.mkdir(parents=True, exist_ok=True)
-    _write_meta(run_dir.labels / f"{sid}.meta.json", judges, aggregation, sid)
     summary = ClassifySummary(judge_id=sid, labels_file=path)
-    done = _done_ids(path)
-    panel = judge_models(judges)
-    original = scoring_rubric(judges) == ORIGINAL_RUBRIC
+    with lock_run_dir(run_dir.root):
+        scored = scored_records(path)
+        panel = judge_models(judges)
+        original = scoring_rubric(judges) == ORIGINAL_RUBRIC
 
-    async def score(sample: AgentSample) -> SampleVerdict:
-        if original:
-            return await _classify_one_original(sample, panel[0])
-        return await _classify_one(sample, profile, panel, aggregation)
+        async def score(sample: AgentSample) -> SampleVerdict:
+            if original:
+                return await _classify_one_original(sample, panel[0])
+            return await _classify_one(sample, profile, panel, aggregation)
 
-    concurrency = max(1, sum(spec.max_connections for spec in judges)) if judges else 16
-    _repair_tail(path)
-    todo = (s for s in iter_agent_samples(run_dir.logs) if not _skip(s, done, summary))
-    with Progress(disable=not show_progress, transient=True) as progress:
-        task = progress.add_task(f"classifying ({sid})", total=None)
-        with open_append(path) as out:
+        concurrency = max(1, sum(spec.max_connections for spec in judges)) if judges else 16
+        todo = (s for s in iter_agent_samples(run_dir.logs) if not _skip(s, scored, summary))
+        meta = functools.partial(
+            _write_meta, run_dir.labels / f"{sid}.meta.json", judges, aggregation, sid
+        )
+        with (
+            Progress(disable=not show_progress, transient=True) as progress,
+            _open_labels(run_dir, path, meta) as out,
+        ):
+            task = progress.add_task(f"classifying ({sid})", total=None)
 
-            async def all_batches() -> None:
-                for batch in _batches(todo, BATCH):
-                    verdicts = await _classify_batch(batch, score, concurrency)
-                    for sample, verdict in zip(batch, verdicts, strict=True):
-                        out.write(_row(sample, verdict) + "\n")
-                        _count(summary, verdict)
-                    out.flush()
-                    os.fsync(out.fileno())
-                    progress.advance(task, len(batch))
+            def write(sample: AgentSample, verdict: SampleVerdict) -> None:
+                out.write(_row(sample, verdict) + "\n")
+                out.flush()  # a kill -9 now loses only the verdicts still being decided
+                _count(summary, verdict)
+                progress.advance(task)
 
-            asyncio.run(all_batches())
+            asyncio.run(_score_all(todo, score, concurrency, write))
+            os.fsync(out.fileno())
     return summary
 
 
-def _skip(sample: AgentSample, done: set[tuple[str, str]], summary: ClassifySummary) -> bool:
-    if (sample.model, sample.sample_id) in done:
+def _skip(sample: AgentSample, scored: ScoredRecords, summary: ClassifySummary) -> bool:
+    if scored.scored(sample):
         summary.skipped_existing += 1
         return True
+    if scored.seen(sample):
+        summary.rescored += 1
     return False
 
 
@@ -316,18 +374,30 @@ def _count(summary: ClassifySummary, verdict: SampleVerdict) -> None:
     summary.states.update(label.state.value for label in verdict.labels.values())
 
 
-async def _classify_batch(
-    batch: list[AgentSample],
+async def _score_all(
+    samples: Iterator[AgentSample],
     score: Callable[[AgentSample], Awaitable[SampleVerdict]],
     concurrency: int,
-) -> list[SampleVerdict]:
-    limit = asyncio.Semaphore(concurrency)
+    write: Callable[[AgentSample, SampleVerdict], None],
+) -> None:
+    """``concurrency`` workers, each scoring one sample at a time and writing its verdict.
 
-    async def one(sample: AgentSample) -> SampleVerdict:
-        async with limit:
-            return await score(sample)
+    Samples are read from the logs in a thread: Inspect's log reader runs its own event loop,
+    which inside this one would run the other workers re-entrantly.
+    """
+    reading = asyncio.Lock()
 
-    return list(await asyncio.gather(*(one(sample) for sample in batch)))
+    async def next_sample() -> AgentSample | None:
+        async with reading:
+            return await asyncio.to_thread(next, samples, None)
+
+    async def worker() -> None:
+        while (sample := await next_sample()) is not None:
+            write(sample, await score(sample))
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(concurrency):
+            group.create_task(worker())
 
 
 def read_labels(path: Path) -> Iterator[dict[str, Any]]:

@@ -26,11 +26,19 @@ def reference_files(run_dir: RunDir, analyzed_id: str) -> list[Path]:
     return [path for path in files if path.stem != analyzed_id]
 
 
-def reference_samples(samples: pd.DataFrame, path: Path, names: Mapping[str, str]) -> pd.DataFrame:
+def reference_samples(
+    samples: pd.DataFrame,
+    path: Path,
+    names: Mapping[str, str],
+    records: Mapping[tuple[str, str], str] | None = None,
+) -> pd.DataFrame:
     """The samples table with each label's state as the scoring in ``path`` decided it.
 
-    A sample that scoring has no row for is unscored there, never safe.
+    A sample that scoring has no row for is unscored there, never safe. With ``records``
+    ((model, sample id) -> the sample's current log record), a row that scored a record a
+    resume replaced is stale and skipped.
     """
+    current = records or {}
     rows = [
         {
             "model": names.get(row["model"], row["model"]),
@@ -42,6 +50,8 @@ def reference_samples(samples: pd.DataFrame, path: Path, names: Mapping[str, str
             },
         }
         for row in read_labels(path)
+        if row.get("record") is None
+        or current.get((row["model"], row["sample_id"]), row["record"]) == row["record"]
     ]
     states = pd.DataFrame(rows, columns=["model", "sample_id", *LABELS])
     states = states.drop_duplicates(["model", "sample_id"], keep="last")
@@ -52,10 +62,14 @@ def reference_samples(samples: pd.DataFrame, path: Path, names: Mapping[str, str
 
 
 def run_references(
-    run_dir: RunDir, samples: pd.DataFrame, analyzed_id: str, names: Mapping[str, str]
+    run_dir: RunDir,
+    samples: pd.DataFrame,
+    analyzed_id: str,
+    names: Mapping[str, str],
+    records: Mapping[tuple[str, str], str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Scoring id -> the samples table as that original-rubric scoring labelled it."""
     return {
-        path.stem: reference_samples(samples, path, names)
+        path.stem: reference_samples(samples, path, names, records)
         for path in reference_files(run_dir, analyzed_id)
     }

@@ -1,43 +1,67 @@
 """Running models: Inspect tasks, the run engine, the local llama-cpp provider, dry-run costs."""
 
-from insider.run._dryrun import CHARS_PER_TOKEN, ModelEstimate, Price, estimate, load_prices
+from insider.run._dryrun import (
+    CHARS_PER_TOKEN,
+    MAX_INPUT_TOKENS,
+    MAX_PLANNED_SAMPLES,
+    ModelEstimate,
+    Price,
+    RunSize,
+    estimate,
+    load_prices,
+    run_size,
+)
 from insider.run._engine import current_sample_id
 from insider.run._engine_progress import Display
+from insider.run._failures import ErrorGroup
 from insider.run._local import local_model_problem
+from insider.run._lock import RunDirBusy, lock_run_dir
 from insider.run._logs import AgentSample, iter_agent_samples, run_log_files
+from insider.run._redact import redact_url, scrub_secrets
 from insider.run._rundir import (
     RunDir,
+    check_run_dir,
+    claimed_run_dir,
     default_run_dir,
     prepare_run_dir,
     read_marker,
-    scrub_secrets,
 )
 from insider.run._runner import RunSummary, check_models, render_all, run_experiment
 from insider.run._task import TASK_PREFIX, build_samples, build_task, task_name
 
 __all__ = [
     "CHARS_PER_TOKEN",
+    "MAX_INPUT_TOKENS",
+    "MAX_PLANNED_SAMPLES",
     "TASK_PREFIX",
     "AgentSample",
     "Display",
+    "ErrorGroup",
     "ModelEstimate",
     "Price",
     "RunDir",
+    "RunDirBusy",
+    "RunSize",
     "RunSummary",
     "build_samples",
     "build_task",
     "check_models",
+    "check_run_dir",
+    "claimed_run_dir",
     "current_sample_id",
     "default_run_dir",
     "estimate",
     "iter_agent_samples",
     "load_prices",
     "local_model_problem",
+    "lock_run_dir",
     "prepare_run_dir",
     "read_marker",
+    "redact_url",
     "render_all",
     "run_experiment",
     "run_log_files",
+    "run_size",
     "scrub_secrets",
     "task_name",
 ]

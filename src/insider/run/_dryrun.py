@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
 from insider.files import read_yaml_mapping
-from insider.scenarios import RenderedPrompt
+from insider.scenarios import RenderedPrompt, render
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 
@@ -86,3 +86,49 @@ def estimate(
             ModelEstimate(spec.model, samples, samples * turns, input_tokens, output_tokens, cost)
         )
     return estimates
+
+
+MAX_PLANNED_SAMPLES = 1_000_000
+"""Above this many samples (models x conditions x samples) a run needs ``--yes-really``."""
+MAX_INPUT_TOKENS = 1_000_000_000
+"""Above this many estimated input tokens a run needs ``--yes-really``."""
+UPPER_TOKENS_PER_CALL = 25_000
+"""More than any of our prompts (~4,000 tokens): below the bound with it, none is rendered."""
+
+
+@dataclass(frozen=True)
+class RunSize:
+    """How big a run is planned to be, and whether it is over the bound that asks for consent."""
+
+    samples: int
+    input_tokens: int | None
+    """Estimated input tokens; None where the run is clearly small and nothing was rendered."""
+
+    @property
+    def over_bound(self) -> str | None:
+        """Why the run is over the bound, or None."""
+        reasons = []
+        if self.samples > MAX_PLANNED_SAMPLES:
+            reasons.append(f"{self.samples:,} samples (bound {MAX_PLANNED_SAMPLES:,})")
+        if self.input_tokens is not None and self.input_tokens > MAX_INPUT_TOKENS:
+            reasons.append(f"~{self.input_tokens:,} input tokens (bound {MAX_INPUT_TOKENS:,})")
+        return " and ".join(reasons) or None
+
+
+def run_size(config: ExperimentConfig, prompts: list[RenderedPrompt] | None = None) -> RunSize:
+    """Planned samples and input tokens; renders the grid only when the run may be large.
+
+    A grid far over the sample bound is refused without rendering anything, so a typo such
+    as ``samples: 100000`` on a large grid costs no time and no memory before it is refused.
+    """
+    conditions = len(prompts) if prompts is not None else len(config.expand())
+    samples = conditions * config.samples * len(config.models)
+    turns = config.agentic.max_turns if config.mode == "agentic" else 1
+    if samples > MAX_PLANNED_SAMPLES:
+        return RunSize(samples, None)
+    if prompts is None and samples * turns * UPPER_TOKENS_PER_CALL <= MAX_INPUT_TOKENS:
+        return RunSize(samples, None)
+    if prompts is None:
+        prompts = [render(condition, mode=config.mode) for condition in config.expand()]
+    tokens = sum(row.input_tokens for row in estimate(config, prompts, {}))
+    return RunSize(samples, tokens)

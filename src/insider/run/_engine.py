@@ -50,7 +50,10 @@ from insider.run._engine_log import (
     read_prior_log,
 )
 from insider.run._engine_progress import Progress
+from insider.run._failures import FailureStreak, describe_failure, stop_message, streak_window
+from insider.run._journal import Journal, recover
 from insider.run._logs import newest_task_logs
+from insider.run._redact import redact_url, redact_urls_in_text
 from insider.run._task import generate_config, task_name
 from insider.scenarios import Condition, derived_seed, render, sample_id
 
@@ -120,6 +123,8 @@ class ModelJob:
     skip: frozenset[str]
     """Samples that need no call: a previous run recorded an output for them."""
     pending: int
+    recovered: tuple[EvalSample, ...] = ()
+    """Answers a killed run journaled but never got into its log: recorded, not called."""
 
     @property
     def finished_already(self) -> bool:
@@ -136,8 +141,14 @@ def plan_jobs(
     for index, spec in enumerate(config.models):
         name = task_name(config.id, index)
         prior = read_prior_log(priors[name]) if name in priors else None
-        skip = prior.finished.intersection(ids) if prior else frozenset()
-        jobs.append(ModelJob(index, spec, name, ids, prior, skip, len(ids) - len(skip)))
+        logged = prior.finished if prior else frozenset()
+        recovered = tuple(recover(log_dir, name, ids, logged))
+        skip = logged.intersection(ids) | {str(sample.id) for sample in recovered}
+        jobs.append(
+            ModelJob(
+                index, spec, name, ids, prior, frozenset(skip), len(ids) - len(skip), recovered
+            )
+        )
     return jobs
 
 
@@ -156,9 +167,9 @@ class _DiscardModelEvents:
 
 
 def _eval_error(exc: Exception) -> EvalError:
-    text = "".join(traceback.format_exception(exc))
-    message = getattr(exc, "message", None) or repr(exc)
-    return EvalError(message=str(message), traceback=text, traceback_ansi=text)
+    """The sample's error record: the cause first (not ``RetryError(<Future …>)``)."""
+    text = redact_urls_in_text("".join(traceback.format_exception(exc)))
+    return EvalError(message=describe_failure(exc), traceback=text, traceback_ansi=text)
 
 
 async def run_sample(model: Model, item: PendingSample, seed: int | None) -> EvalSample:
@@ -268,6 +279,7 @@ def task_log_writer(
         plan=eval_plan(spec.seed),
         prior=job.prior,
         policy=policy,
+        journal=Journal(log_dir, job.task),
     )
 
 
@@ -291,18 +303,44 @@ async def _run_model(
     total = len(job.sample_ids)
     bar = progress.add_model(spec.display_name, total, total - job.pending)
     model = open_model(spec)
-    samples = pending_samples(config, conditions, job.skip, cache)
+    streak = FailureStreak(streak_window(spec.max_connections))
+    samples = streak.guard(pending_samples(config, conditions, job.skip, cache))
     writer = task_log_writer(config, job, model, log_dir, policy)
+    for sample in job.recovered:
+        writer.add(sample)
+    sink = StreakSink(writer, streak)
     workers = min(spec.max_connections, job.pending)
     try:
         async with model, asyncio.TaskGroup() as group:
             group.create_task(writer.run())
-            await run_workers(model, samples, spec.seed, workers, writer, progress, bar)
+            await run_workers(model, samples, spec.seed, workers, sink, progress, bar)
             writer.close()
     except BaseException as exc:
         await finish_on_exit(writer, exc)
         raise
-    return await writer.finish("success")
+    outcome = await writer.finish("success")
+    if streak.tripped is not None:
+        outcome.stopped = stop_message(
+            spec.display_name, shown_base_url(model), streak.tripped, streak.window
+        )
+    return outcome
+
+
+class StreakSink:
+    """A sink that also tells the model's failure streak how each sample ended."""
+
+    def __init__(self, sink: SampleSink, streak: FailureStreak) -> None:
+        self._sink, self._streak = sink, streak
+
+    def add(self, sample: EvalSample) -> None:
+        self._sink.add(sample)
+        self._streak.record(sample.error.message if sample.error else None)
+
+
+def shown_base_url(model: Model) -> str | None:
+    """The server a model calls, fit to print (no credentials)."""
+    url = model.explicit_base_url or getattr(model.api, "base_url", None)
+    return redact_url(str(url)) if url else None
 
 
 async def _run_jobs(

@@ -13,6 +13,7 @@ Inspect's readers resolve a repeated member name to its last entry.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,7 +40,8 @@ from inspect_ai.log._recorders.eval import EvalRecorder
 from inspect_ai.model import Model, ModelUsage
 from shortuuid import uuid
 
-from insider.run._rundir import scrub_secrets
+from insider.run._journal import Journal
+from insider.run._redact import loggable_args, redact_url
 
 _SOLVER_NAME = "insider/single_turn"
 
@@ -92,6 +94,8 @@ class LogOutcome:
     total: int
     failed: int
     """Samples recorded with an error, or not recorded at all (an unfinished log)."""
+    stopped: str | None = None
+    """Why the run stopped this model early (every recent call failed the same way)."""
 
 
 def read_prior_log(path: Path) -> PriorLog:
@@ -137,8 +141,8 @@ def eval_spec(
         solver_args_passed={},
         model=str(model),
         model_generate_config=model.config,
-        model_base_url=model.explicit_base_url,
-        model_args=scrub_secrets(_json_only(model_args)),
+        model_base_url=redact_url(model.explicit_base_url) if model.explicit_base_url else None,
+        model_args=loggable_args(model_args),
         dataset=EvalDataset(
             name=dataset_name, samples=len(sample_ids), sample_ids=list(sample_ids)
         ),
@@ -163,15 +167,6 @@ def eval_spec(
             "created": prior.created,
         }
     )
-
-
-def _json_only(value: Any) -> Any:
-    """The value with whatever JSON cannot hold (a scripted model's callable) as None."""
-    if isinstance(value, dict):
-        return {str(key): _json_only(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_only(item) for item in value]
-    return value if value is None or isinstance(value, str | int | float | bool) else None
 
 
 def eval_plan(seed: int | None) -> EvalPlan:
@@ -201,11 +196,13 @@ class TaskLogWriter:
     prior: PriorLog | None
     policy: FlushPolicy = field(default_factory=FlushPolicy)
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    journal: Journal | None = None
+    """Where each recorded sample also goes at once, for a rerun after a kill -9."""
 
     def __post_init__(self) -> None:
         self._recorder = EvalRecorder(str(self.log_dir))
         self._location: str | None = None
-        self._inbox: list[EvalSample] = []
+        self._inbox: collections.deque[EvalSample] = collections.deque()
         self._inbox_ready = asyncio.Event()
         self._closing = False
         self._unflushed = 0  # recorded samples not yet in the destination file
@@ -274,17 +271,20 @@ class TaskLogWriter:
         self._location = initialised
 
     async def _record_inbox(self) -> None:
+        # one sample at a time, taken off the inbox only once recorded: a cancellation in
+        # the middle (Ctrl-C) leaves the rest in the inbox, where ``finish`` records them
         while self._inbox:
-            batch, self._inbox = self._inbox, []
-            for sample in batch:
-                await self._recorder.log_sample(self.spec, sample)
-                self._unflushed += 1
-                self._undrained += 1
-                if not self._has_unflushed.is_set():
-                    self._first_unflushed_at = time.monotonic()
-                    self._has_unflushed.set()
-                if self._undrained >= self.policy.drain_every:
-                    await self._drain()
+            await self._recorder.log_sample(self.spec, self._inbox[0])
+            sample = self._inbox.popleft()
+            if self.journal is not None:
+                self.journal.append(sample)
+            self._unflushed += 1
+            self._undrained += 1
+            if not self._has_unflushed.is_set():
+                self._first_unflushed_at = time.monotonic()
+                self._has_unflushed.set()
+            if self._undrained >= self.policy.drain_every:
+                await self._drain()
 
     async def _drain(self) -> None:
         """Move buffered samples into the recorder's temp zip (no write to the destination)."""
@@ -308,7 +308,11 @@ class TaskLogWriter:
             self._members += self._unflushed
             self._unflushed = self._undrained = 0
             self._has_unflushed.clear()
+            if self.journal is not None:
+                self.journal.start_flush()
             await self._recorder.flush(self.spec)
+            if self.journal is not None:
+                self.journal.end_flush()
             gap = self.policy.gap_after(self._members, self.path.stat().st_size)
             self._next_flush_at = time.monotonic() + gap
 
@@ -342,5 +346,7 @@ class TaskLogWriter:
                     total_samples=len(planned), completed_samples=len(recorded) - errored
                 )
                 await self._recorder.log_finish(self.spec, status, stats, results, None)
+            if self.journal is not None:  # the log file holds every recorded sample now
+                self.journal.remove()
             failed = errored + len(planned) - len(recorded)
             return LogOutcome(self.path, status, len(planned), failed)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import itertools
 import os
 import pickle
@@ -40,24 +41,37 @@ from insider.run._engine import (
     open_model,
     pending_samples,
     run_workers,
+    shown_base_url,
     task_log_writer,
 )
 from insider.run._engine_log import FlushPolicy, LogOutcome, TaskLogWriter
 from insider.run._engine_progress import NoProgress, Progress
+from insider.run._failures import FailureStreak, stop_message, streak_window
+from insider.run._lock import close_inherited_locks
 
 _HEADER = struct.Struct("!cIQ")
 """A frame: kind (S: a sample, E: a child's traceback), model index, payload length."""
 _SAMPLE, _ERROR = b"S", b"E"
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 T = TypeVar("T")
 
 
+_STOP = struct.Struct("!I")
+"""A control message to a child: stop taking samples of this model index."""
+
+
 @dataclass
 class Child:
-    """A forked worker process and the read end of its pipe."""
+    """A forked worker process, the read end of its pipe, the write end of its control pipe.
+
+    The control pipe also tells the child that the parent lives: when the parent dies, the
+    child reads end-of-file and exits (besides ``PR_SET_PDEATHSIG`` on Linux).
+    """
 
     pid: int
     fd: int
+    control: int
     exit_code: int | None = None
 
 
@@ -79,25 +93,46 @@ def start_children(config: ExperimentConfig, jobs: list[ModelJob], processes: in
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # or a child's exit would write the parent's buffered output again
     children: list[Child] = []
+    parent = os.getpid()
     try:
         for shard in range(processes):
             read_fd, write_fd = os.pipe()
+            control_read, control_write = os.pipe()
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child's coverage is not collected
-                os.close(read_fd)
+                _die_with_parent(parent)
+                close_inherited_locks()
+                for fd in (read_fd, control_write):
+                    os.close(fd)
                 for sibling in children:
                     os.close(sibling.fd)
-                _child_main(config, jobs, shard, processes, write_fd)
+                    os.close(sibling.control)
+                _child_main(config, jobs, shard, processes, write_fd, control_read)
             os.close(write_fd)
-            children.append(Child(pid, read_fd))
+            os.close(control_read)
+            children.append(Child(pid, read_fd, control_write))
     except BaseException:
         stop_children(children, kill=True)
         raise
     return children
 
 
+def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in the child
+    """Have the kernel kill this child when the parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    A parent killed with SIGKILL cannot stop its children; without this they would keep
+    calling (and paying for) the model with nobody to record the answers. Elsewhere the
+    control pipe's end-of-file does the same, a little later.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _child_main(  # pragma: no cover - runs in the child
-    config: ExperimentConfig, jobs: list[ModelJob], shard: int, shards: int, fd: int
+    config: ExperimentConfig, jobs: list[ModelJob], shard: int, shards: int, fd: int, control: int
 ) -> NoReturn:
     """The child's whole life: its share of the samples, then an exit that skips teardown."""
     # Ctrl-C reaches the whole process group; the parent decides, and stops its children
@@ -109,7 +144,7 @@ def _child_main(  # pragma: no cover - runs in the child
         # epoll instance the parent is still using
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(_run_shard(config, jobs, shard, shards, fd))
+        loop.run_until_complete(_run_shard(config, jobs, shard, shards, fd, control))
     except BaseException as exc:  # reported to the parent, which fails the run with it
         status = 1
         first = first_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
@@ -152,13 +187,40 @@ class _PipeSink:
         self._transport.write(_frame(_SAMPLE, self._index, payload))
 
 
+def _listen_for_stops(control: int, stopped: set[int]) -> None:  # pragma: no cover - child
+    """Note each model the parent stops; exit when the parent is gone (end of file)."""
+    try:
+        data = os.read(control, 4096)
+    except BlockingIOError:
+        return
+    if not data:
+        os._exit(1)  # the parent died: nobody would record what this child finishes
+    for (index,) in _STOP.iter_unpack(data[: len(data) - len(data) % _STOP.size]):
+        stopped.add(index)
+
+
+def _until_stopped(samples: Iterator[T], index: int, stopped: set[int]) -> Iterator[T]:
+    for sample in samples:
+        if index in stopped:
+            return
+        yield sample
+
+
 async def _run_shard(
-    config: ExperimentConfig, jobs: list[ModelJob], shard: int, shards: int, fd: int
+    config: ExperimentConfig,
+    jobs: list[ModelJob],
+    shard: int,
+    shards: int,
+    fd: int,
+    control: int,
 ) -> None:
     loop = asyncio.get_running_loop()
     # a copy: ``fd`` stays open after the transport closes, for a failure report
     pipe = os.fdopen(os.dup(fd), "wb", buffering=0)
     transport, protocol = await loop.connect_write_pipe(_PipeLost, pipe)
+    stopped: set[int] = set()
+    os.set_blocking(control, False)
+    loop.add_reader(control, _listen_for_stops, control, stopped)
     conditions = config.expand()
     cache = PromptCache(config)
     try:
@@ -167,11 +229,15 @@ async def _run_shard(
                 connections = connection_share(job.spec.max_connections, shard, shards)
                 if job.pending == 0 or connections == 0:
                     continue
-                samples = shard_samples(
-                    pending_samples(config, conditions, job.skip, cache),
-                    job.spec.max_connections,
-                    shard,
-                    shards,
+                samples = _until_stopped(
+                    shard_samples(
+                        pending_samples(config, conditions, job.skip, cache),
+                        job.spec.max_connections,
+                        shard,
+                        shards,
+                    ),
+                    job.index,
+                    stopped,
                 )
                 sink = _PipeSink(transport, protocol, job.index)
                 group.create_task(_run_share(job, samples, connections, sink))
@@ -238,9 +304,15 @@ async def collect_children(
     log_dir: Path,
     policy: FlushPolicy,
 ) -> list[LogOutcome]:
-    """Record the samples the children send into each model's log, then reap the children."""
+    """Record the samples the children send into each model's log, then reap the children.
+
+    A model whose recent samples all failed the same way is stopped in every child.
+    """
     writers: dict[int, TaskLogWriter] = {}
     bars: dict[int, int] = {}
+    streaks = {job.index: FailureStreak(streak_window(job.spec.max_connections)) for job in jobs}
+    base_urls: dict[int, str | None] = {}
+    names = {job.index: job.spec.display_name for job in jobs}
     errors: list[str] = []
 
     def on_frame(kind: bytes, index: int, payload: bytes) -> None:
@@ -250,6 +322,8 @@ async def collect_children(
         sample = pickle.loads(payload)
         writers[index].add(sample)
         progress.advance(bars[index], sample.error is not None)
+        if streaks[index].record(sample.error.message if sample.error else None):
+            _stop_model(children, index)
 
     async with contextlib.AsyncExitStack() as models:
         for job in jobs:
@@ -260,6 +334,9 @@ async def collect_children(
             # for the log header only (the model's name, config, base URL): it makes no call
             model = await models.enter_async_context(open_model(job.spec))
             writers[job.index] = task_log_writer(config, job, model, log_dir, policy)
+            for sample in job.recovered:
+                writers[job.index].add(sample)
+            base_urls[job.index] = shown_base_url(model)
         try:
             async with asyncio.TaskGroup() as group:
                 for writer in writers.values():
@@ -274,7 +351,15 @@ async def collect_children(
             raise
         # every pipe is closed: the children are exiting
         await asyncio.to_thread(stop_children, children, kill=False)
-        outcomes = [await writer.finish("success") for writer in writers.values()]
+        outcomes = []
+        for index, writer in writers.items():
+            outcome = await writer.finish("success")
+            streak = streaks[index]
+            if streak.tripped is not None:
+                outcome.stopped = stop_message(
+                    names[index], base_urls[index], streak.tripped, streak.window
+                )
+            outcomes.append(outcome)
     failed = [child for child in children if child.exit_code != 0]
     if errors or failed:
         detail = errors[0].splitlines()[0] if errors else f"exit {failed[0].exit_code}"
@@ -283,6 +368,13 @@ async def collect_children(
             "rerun the same command to run them"
         )
     return outcomes
+
+
+def _stop_model(children: list[Child], index: int) -> None:
+    """Tell every child to take no more samples of model ``index``."""
+    for child in children:
+        with contextlib.suppress(OSError):  # a child that already exited needs no telling
+            os.write(child.control, _STOP.pack(index))
 
 
 def stop_children(children: list[Child], *, kill: bool) -> None:
@@ -295,3 +387,5 @@ def stop_children(children: list[Child], *, kill: bool) -> None:
                 os.kill(child.pid, signal.SIGTERM)
         _, status = os.waitpid(child.pid, 0)
         child.exit_code = os.waitstatus_to_exitcode(status)
+        with contextlib.suppress(OSError):
+            os.close(child.control)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,8 @@ class AgentSample:
     error: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    record: str = ""
+    """Which record of the sample this is: changes when a resume replaces the record."""
 
 
 def newest_task_logs(log_dir: Path) -> dict[str, Path]:
@@ -90,6 +94,24 @@ def _tool_calls(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     return calls
 
 
+def record_identity(sample: EvalSample) -> str:
+    """A short, stable name for one record of a sample: its output or error, and when.
+
+    A resume that runs a sample again writes a new record (new uuid, new completion time,
+    usually a new output), so a verdict that names the record it scored can tell that it is
+    stale. Reading the same log twice gives the same identity.
+    """
+    parts = [
+        sample.uuid or "",
+        sample.completed_at or "",
+        sample.error.message if sample.error else "",
+        sample.output.completion if sample.output else "",
+        len(sample.messages),
+    ]
+    digest = hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
 def to_agent_sample(sample: EvalSample, model: str, log_file: str) -> AgentSample:
     messages = sample.messages
     system = next((_text_of(m) for m in messages if m.role == "system"), "")
@@ -111,6 +133,7 @@ def to_agent_sample(sample: EvalSample, model: str, log_file: str) -> AgentSampl
         error=sample.error.message if sample.error else None,
         input_tokens=usage.input_tokens if usage else 0,
         output_tokens=usage.output_tokens if usage else 0,
+        record=record_identity(sample),
     )
 
 

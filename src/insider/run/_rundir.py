@@ -6,10 +6,12 @@ but no marker (not ours), or whose marker names a different experiment (would mi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,10 @@ from insider import __version__
 from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
 from insider.files import atomic_write_text
+from insider.run._lock import LOCK_FILE, lock_run_dir
+from insider.run._redact import scrub_secrets
 
 MARKER = "insider-run.json"
-# Credential-like keys (api_key, auth_token, client_secret, ...), but not max_tokens & co.
-_SECRET_KEY = re.compile(
-    r"^(.*[_-])?(api[_-]?key|key|token|secret|password|passwd|authorization|credentials?)$",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -63,20 +62,6 @@ def default_run_dir(experiment_id: str) -> Path:
     return Path("runs") / experiment_id
 
 
-def scrub_secrets(value: Any) -> Any:
-    """A copy of a config mapping with anything that looks like a credential removed."""
-    if isinstance(value, dict):
-        return {
-            key: ("<redacted>" if _SECRET_KEY.search(str(key)) else scrub_secrets(item))
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [scrub_secrets(item) for item in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return repr(value)  # e.g. a scripted test model's callable: recorded, never executed
-
-
 def fingerprint(config: ExperimentConfig) -> str:
     """Hash of what decides the samples of a run; a rerun must match it to resume."""
     relevant = config.model_dump(mode="json", include={"id", "mode", "samples", "conditions"})
@@ -101,23 +86,79 @@ def read_marker(root: Path) -> dict[str, Any]:
     return data
 
 
+def _has_content(root: Path) -> bool:
+    """Whether ``root`` holds anything besides our lock file."""
+    return any(entry.name != LOCK_FILE for entry in root.iterdir())
+
+
+def check_run_dir(root: Path, config: ExperimentConfig) -> None:
+    """Refuse, before anything is written, a place that cannot hold this experiment's run.
+
+    ``root`` may be missing, empty, or an earlier run of the same experiment. An earlier run
+    whose conditions, samples, mode or models differ is refused, unless none of its samples
+    has an answer yet (``prepare_run_dir`` then starts it afresh).
+    """
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{root}: exists and is not a directory; choose another --out")
+    if not root.exists() or not _has_content(root):
+        return
+    marker = read_marker(root)
+    if marker.get("experiment_id") != config.id:
+        raise ConfigError(
+            f"{root}: holds run {marker.get('experiment_id')!r}, not {config.id!r}; "
+            "choose another --out"
+        )
+    if marker.get("fingerprint") != fingerprint(config) and _answered_samples(RunDir(root)):
+        raise ConfigError(
+            f"{root}: the experiment's conditions, samples, mode or models changed since "
+            "this run started; resume needs the same file. Use --out for a new run."
+        )
+
+
+def _answered_samples(run_dir: RunDir) -> int:
+    """How many samples the run's logs hold with an answer (an output, not an error)."""
+    from inspect_ai.log import read_eval_log_sample_summaries
+
+    if not run_dir.logs.is_dir():
+        return 0
+    answered = 0
+    for log in run_dir.logs.glob("*.eval"):
+        try:
+            summaries = read_eval_log_sample_summaries(str(log))
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"{log}: unreadable log ({exc}); move it away to restart") from exc
+        answered += sum(1 for summary in summaries if summary.error is None)
+    return answered
+
+
+def _set_aside_unanswered_logs(run_dir: RunDir) -> Path | None:
+    """Move the logs of a run that never got an answer out of ``logs/``; where they went.
+
+    They hold only errors of the models the experiment no longer names; the new run starts
+    with an empty ``logs/`` and the old records stay readable under ``superseded/``.
+    """
+    if not run_dir.logs.is_dir() or not any(run_dir.logs.iterdir()):
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    target = run_dir.root / "superseded" / f"logs-{stamp}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    run_dir.logs.rename(target)
+    return target
+
+
 def prepare_run_dir(root: Path, config: ExperimentConfig, raw_config: dict[str, Any]) -> RunDir:
-    """Claim ``root`` for this experiment, or check that an earlier run there is the same one."""
+    """Claim ``root`` for this experiment, or check that an earlier run there is the same one.
+
+    An earlier run of the same experiment id with other models (or grid) in which no sample
+    got an answer is started afresh: its logs move to ``superseded/``.
+    """
+    check_run_dir(root, config)
     run_dir = RunDir(root)
     expected = fingerprint(config)
-    if root.exists() and any(root.iterdir()):
-        marker = read_marker(root)
-        if marker.get("experiment_id") != config.id:
-            raise ConfigError(
-                f"{root}: holds run {marker.get('experiment_id')!r}, not {config.id!r}; "
-                "choose another --out"
-            )
-        if marker.get("fingerprint") != expected:
-            raise ConfigError(
-                f"{root}: the experiment's conditions, samples, mode or models changed since "
-                "this run started; resume needs the same file. Use --out for a new run."
-            )
-        return run_dir
+    if root.exists() and _has_content(root):
+        if read_marker(root).get("fingerprint") == expected:
+            return run_dir
+        _set_aside_unanswered_logs(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(
         run_dir.marker,
@@ -130,3 +171,16 @@ def prepare_run_dir(root: Path, config: ExperimentConfig, raw_config: dict[str, 
         run_dir.experiment_file, yaml.safe_dump(scrub_secrets(raw_config), sort_keys=False)
     )
     return run_dir
+
+
+@contextlib.contextmanager
+def claimed_run_dir(
+    root: Path, config: ExperimentConfig, raw_config: dict[str, Any]
+) -> Iterator[RunDir]:
+    """``root`` checked, locked and prepared for this experiment, held for the block.
+
+    The checks come first, so a place we must refuse gets no lock file either.
+    """
+    check_run_dir(root, config)
+    with lock_run_dir(root):
+        yield prepare_run_dir(root, config, raw_config)

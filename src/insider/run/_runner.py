@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from inspect_ai import eval_set
 from inspect_ai._util.error import PrerequisiteError
-from inspect_ai.log import EvalLog
+from inspect_ai.log import EvalLog, read_eval_log_sample_summaries
 from inspect_ai.model import get_model
 from inspect_ai.solver import Solver
 
@@ -24,6 +24,8 @@ from insider.errors import ConfigError, RunError
 from insider.experiment import ExperimentConfig, ModelSpec
 from insider.run._engine import run_single_turn
 from insider.run._engine_progress import Display, make_progress
+from insider.run._failures import ErrorGroup, group_errors
+from insider.run._lock import lock_run_dir
 from insider.run._rundir import RunDir
 from insider.run._task import build_samples, build_task
 from insider.scenarios import RenderedPrompt, render
@@ -40,6 +42,19 @@ class RunSummary:
     log_files: list[Path] = field(default_factory=list)
     samples_total: int = 0
     samples_failed: int = 0
+    """Samples that ended in error, or that have no record yet (not run)."""
+    errors: list[ErrorGroup] = field(default_factory=list)
+    """The samples that ended in error, grouped by cause."""
+    stopped: list[str] = field(default_factory=list)
+    """Why models were stopped early (every recent call failed the same way)."""
+
+    @property
+    def samples_errored(self) -> int:
+        return sum(group.count for group in self.errors)
+
+    @property
+    def samples_not_run(self) -> int:
+        return max(0, self.samples_failed - self.samples_errored)
 
 
 def render_all(config: ExperimentConfig) -> list[RenderedPrompt]:
@@ -76,7 +91,10 @@ def _check_reachable(spec: ModelSpec, url: str, timeout: float = 3.0) -> None:
 
 
 def check_models(config: ExperimentConfig) -> None:
-    """Fail before any sample starts: unknown provider, missing API key, unreachable server."""
+    """Fail before any sample starts: unknown provider, missing API key, unreachable server.
+
+    Nothing is written: the CLI checks the models before it creates the run directory.
+    """
     for spec in config.models:
         try:
             get_model(spec.model, base_url=spec.base_url, **spec.args)
@@ -84,6 +102,11 @@ def check_models(config: ExperimentConfig) -> None:
             raise ConfigError(f"model {spec.model}: {_plain(str(exc))}") from exc
         except (ValueError, FileNotFoundError, ImportError) as exc:
             raise ConfigError(f"model {spec.model}: {_plain(str(exc))}") from exc
+        except TypeError as exc:  # the SDK's client refused an argument in ``args``
+            raise ConfigError(
+                f"model {spec.model}: args: {_plain(str(exc))}; see the provider's documentation "
+                "for the arguments it accepts"
+            ) from exc
         url = _base_url(spec)
         if url:
             _check_reachable(spec, url)
@@ -94,13 +117,14 @@ def check_models(config: ExperimentConfig) -> None:
 
 
 def _count_failed(logs: list[EvalLog]) -> tuple[int, int]:
+    """Planned samples, and those without an answer (an error, or no record at all)."""
     total = failed = 0
     for log in logs:
-        if log.results is not None:
-            total += log.results.total_samples
-            failed += log.results.total_samples - log.results.completed_samples
-        elif log.eval.dataset.samples:
-            total += log.eval.dataset.samples
+        planned = log.eval.dataset.samples or 0
+        summaries = read_eval_log_sample_summaries(log.location) if log.location else []
+        answered = len({str(s.id) for s in summaries if s.error is None})
+        total += planned
+        failed += max(0, planned - answered)
     return total, failed
 
 
@@ -113,26 +137,46 @@ def run_experiment(
     extra_eval_args: dict[str, Any] | None = None,
     solver: Solver | None = None,
     processes: int = 1,
+    check: bool = True,
 ) -> RunSummary:
     """Run (or resume) every model x condition x sample; logs go to ``run_dir.logs``.
 
     ``processes`` > 1 runs single-turn model calls in that many forked worker processes.
     ``retry_attempts``, ``extra_eval_args`` and ``solver`` apply to the ``eval_set`` path
     (agentic mode) only.
+    The run holds the run directory's writer lock (``lock_run_dir``) throughout. ``check``
+    False skips the model checks (the caller made them before creating ``run_dir``).
     """
     if processes > 1 and not hasattr(os, "fork"):
         raise ConfigError("worker processes need os.fork, which this platform lacks")
-    check_models(config)
-    if config.mode == "single_turn":
-        return _run_engine(config, run_dir, display, processes)
-    return _run_eval_set(
-        config,
-        run_dir,
-        display=display,
-        retry_attempts=retry_attempts,
-        extra_eval_args=extra_eval_args,
-        solver=solver,
+    if check:
+        check_models(config)
+    with lock_run_dir(run_dir.root):
+        if config.mode == "single_turn":
+            summary = _run_engine(config, run_dir, display, processes)
+        else:
+            summary = _run_eval_set(
+                config,
+                run_dir,
+                display=display,
+                retry_attempts=retry_attempts,
+                extra_eval_args=extra_eval_args,
+                solver=solver,
+            )
+    if summary.samples_failed:
+        summary.errors = errors_in_logs(summary.log_files)
+    return summary
+
+
+def errors_in_logs(log_files: list[Path]) -> list[ErrorGroup]:
+    """The samples recorded with an error in these logs, grouped by cause."""
+    messages = (
+        summary.error
+        for path in log_files
+        for summary in read_eval_log_sample_summaries(str(path))
+        if summary.error is not None
     )
+    return group_errors(messages)
 
 
 def _run_engine(
@@ -150,6 +194,7 @@ def _run_engine(
         log_files=[outcome.path for outcome in outcomes],
         samples_total=sum(outcome.total for outcome in outcomes),
         samples_failed=sum(outcome.failed for outcome in outcomes),
+        stopped=[outcome.stopped for outcome in outcomes if outcome.stopped],
     )
 
 

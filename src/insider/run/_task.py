@@ -16,6 +16,7 @@ from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig,
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from insider.experiment import ExperimentConfig, ModelSpec
+from insider.run._redact import loggable_args, redact_url
 from insider.scenarios import RenderedPrompt, derived_seed, sample_id
 
 TASK_PREFIX = "insider"
@@ -102,8 +103,17 @@ def build_task(
     spec = config.models[model_index]
     model_args: dict[str, Any] = dict(spec.args)
     model = get_model(
-        spec.model, config=generate_config(spec), base_url=spec.base_url, **model_args
+        spec.model,
+        config=generate_config(spec),
+        base_url=spec.base_url,
+        memoize=False,
+        **model_args,
     )
+    # What Inspect's eval loop writes to the log header, journal and eval-set manifest: the
+    # client above is already built with the real values, these copies are only recorded.
+    model.model_args = loggable_args(model_args)
+    if model.explicit_base_url:
+        model._explicit_base_url = redact_url(model.explicit_base_url)
     return Task(
         dataset=MemoryDataset(samples, name=config.id),
         solver=solver or mode_solver(config, spec),

@@ -1,0 +1,137 @@
+"""One writer per run directory, checked with real processes and a real (fake) model server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from insider.cli import app
+from insider.run import RunDirBusy, lock_run_dir
+from insider.testing import FakeModelServer
+
+ROOT = Path(__file__).parents[1]
+LOCK_FILE = ".insider.lock"
+runner = CliRunner()
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from insider.run import lock_run_dir
+with lock_run_dir(Path(sys.argv[1]), "insider classify"):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def hold_lock(run_dir: Path) -> subprocess.Popen[str]:
+    """Another process that holds the run directory's lock until it is killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(run_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def write_experiment(path: Path, base_url: str, samples: int = 2) -> Path:
+    config = {
+        "id": "locked",
+        "samples": samples,
+        "models": [
+            {
+                "model": "openai-api/fake/test-model",
+                "base_url": base_url,
+                "max_connections": 2,
+                "args": {"max_retries": 0},
+            }
+        ],
+        "conditions": {"scenario": ["blackmail"], "goal_type": ["none"], "urgency": ["none"]},
+    }
+    file = path / "exp.yaml"
+    file.write_text(yaml.safe_dump(config))
+    return file
+
+
+@pytest.fixture(autouse=True)
+def fake_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_API_KEY", "x")
+
+
+def test_every_writing_command_refuses_a_busy_run_dir_and_pays_nothing(tmp_path: Path) -> None:
+    with FakeModelServer(default_answer="No action.") as server:
+        file = write_experiment(tmp_path, server.base_url)
+        run_dir = tmp_path / "run"
+        assert runner.invoke(app, ["run", str(file), "--out", str(run_dir)]).exit_code == 0
+        calls_before = server.stats.total
+        holder = hold_lock(run_dir)
+        try:
+            judge = ["--judge", "openai-api/fake/test-model"]
+            for command in (
+                ["run", str(file), "--out", str(run_dir)],
+                ["classify", str(run_dir), *judge],
+                ["analyze", str(run_dir)],
+                ["report", str(run_dir)],
+            ):
+                result = runner.invoke(app, command)
+                assert result.exit_code == 2, (command, result.output)
+                text = " ".join(result.output.split())
+                assert f"pid {holder.pid}, insider classify" in text, text
+                assert "Nothing was run or paid for" in text
+            assert server.stats.total == calls_before  # no model or judge call was made
+        finally:
+            holder.kill()
+            holder.wait()
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    holder = hold_lock(run_dir)
+    with pytest.raises(RunDirBusy, match=f"pid {holder.pid}"), lock_run_dir(run_dir):
+        pass
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert (run_dir / LOCK_FILE).exists()  # the file stays; the kernel dropped the lock
+    with lock_run_dir(run_dir, "insider test"):
+        assert (run_dir / LOCK_FILE).read_text().split("\n")[:2] == [
+            str(os.getpid()),
+            "insider test",
+        ]
+
+
+def test_the_lock_is_reentrant_within_one_process(tmp_path: Path) -> None:
+    with lock_run_dir(tmp_path), lock_run_dir(tmp_path / "."), lock_run_dir(tmp_path):
+        pass
+    with lock_run_dir(tmp_path):  # released at the end of the outermost hold
+        pass
+
+
+def test_two_runs_of_one_experiment_at_once_pay_once(tmp_path: Path) -> None:
+    """Two `insider run` processes start together; one runs, the other stops with exit 2."""
+    with FakeModelServer(default_answer="No action.", latency=1.0) as server:
+        file = write_experiment(tmp_path, server.base_url, samples=12)
+        command = [sys.executable, "-m", "insider.cli", "run", str(file), "--out",
+                   str(tmp_path / "run"), "--no-analyze"]  # fmt: skip
+        env = {**os.environ, "FAKE_API_KEY": "x"}
+        first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while server.stats.total == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=120)  # fmt: skip
+        out, _ = first.communicate(timeout=120)
+        requests = server.stats.total
+    assert first.returncode == 0, out
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert f"pid {first.pid}, insider run" in " ".join(second.stderr.split())
+    assert requests == 12  # every sample paid for once
