@@ -132,3 +132,10 @@ def test_redaction_rules() -> None:
         "headers": {"Accept": "json", "X-Whatever": REDACTED},
         "base_url": f"https://{REDACTED}@h/v1",
     }
+
+
+def test_command_line_credentials_are_redacted() -> None:
+    args = ["-m", "agent", "--api-key", "sk-1", "--token=abc", "--max-tokens", "5"]
+    assert scrub_secrets({"args": args}) == {
+        "args": ["-m", "agent", "--api-key", REDACTED, f"--token={REDACTED}", "--max-tokens", "5"]
+    }

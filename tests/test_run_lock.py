@@ -116,22 +116,30 @@ def test_the_lock_is_reentrant_within_one_process(tmp_path: Path) -> None:
 
 
 def test_two_runs_of_one_experiment_at_once_pay_once(tmp_path: Path) -> None:
-    """Two `insider run` processes start together; one runs, the other stops with exit 2."""
-    with FakeModelServer(default_answer="No action.", latency=1.0) as server:
-        file = write_experiment(tmp_path, server.base_url, samples=12)
+    """A second `insider run` while the first waits on its calls: exit 2, no call of its own.
+
+    The server holds every call for a minute, so the first run keeps exactly its two
+    connections busy however slow this machine is; any request beyond those two would be the
+    second run's.
+    """
+    with FakeModelServer(default_answer="No action.", latency=60.0) as server:
+        file = write_experiment(tmp_path, server.base_url, samples=4)
         command = [sys.executable, "-m", "insider.cli", "run", str(file), "--out",
                    str(tmp_path / "run"), "--no-analyze"]  # fmt: skip
         env = {**os.environ, "FAKE_API_KEY": "x"}
-        first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True)  # fmt: skip
-        deadline = time.monotonic() + 60
-        while server.stats.total == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                                timeout=120)  # fmt: skip
-        out, _ = first.communicate(timeout=120)
-        requests = server.stats.total
-    assert first.returncode == 0, out
+        first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while server.stats.total < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server.stats.total == 2 and first.poll() is None
+            second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                                    timeout=120)  # fmt: skip
+            requests = server.stats.total
+        finally:
+            first.kill()
+            first.wait()
     assert second.returncode == 2, second.stdout + second.stderr
     assert f"pid {first.pid}, insider run" in " ".join(second.stderr.split())
-    assert requests == 12  # every sample paid for once
+    assert requests == 2  # only the first run's calls: the second paid for nothing

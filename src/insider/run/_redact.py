@@ -61,6 +61,31 @@ def redact_urls_in_text(text: str) -> str:
     return _URL.sub(lambda match: redact_url(match.group(0)), text)
 
 
+def redact_argv(argv: list[str]) -> list[str]:
+    """A command line with the values of credential-like options redacted.
+
+    ``--api-key VALUE`` and ``--token=VALUE`` lose their values, as do ``Bearer …`` strings
+    and the credentials in URLs; everything else is kept.
+    """
+    redacted: list[str] = []
+    hide_next = False
+    for arg in argv:
+        option, equals, _ = arg.partition("=")
+        if hide_next:
+            redacted.append(REDACTED)
+        elif option.startswith("-") and equals and is_secret_name(option.lstrip("-")):
+            redacted.append(f"{option}={REDACTED}")
+        else:
+            redacted.append(scrub_secrets(arg))
+        hide_next = arg.startswith("-") and not equals and is_secret_name(arg.lstrip("-"))
+    return redacted
+
+
+def redact_command_line(line: str) -> str:
+    """``redact_argv`` for a command line already joined into one string."""
+    return " ".join(redact_argv(line.split(" ")))
+
+
 def scrub_secrets(value: Any) -> Any:
     """A copy of a config value with everything that looks like a credential redacted.
 
@@ -74,6 +99,8 @@ def scrub_secrets(value: Any) -> Any:
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):
+        if all(isinstance(item, str) for item in value):
+            return redact_argv([str(item) for item in value])
         return [scrub_secrets(item) for item in value]
     if isinstance(value, str):
         if _SECRET_VALUE.match(value):
