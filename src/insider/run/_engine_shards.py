@@ -36,6 +36,7 @@ from insider.run._engine import (
     ModelJob,
     PendingSample,
     PromptCache,
+    SampleSink,
     finish_on_exit,
     first_error,
     open_model,
@@ -50,8 +51,9 @@ from insider.run._failures import FailureStreak, stop_message, streak_window
 from insider.run._lock import close_inherited_locks
 
 _HEADER = struct.Struct("!cIQ")
-"""A frame: kind (S: a sample, E: a child's traceback), model index, payload length."""
-_SAMPLE, _ERROR = b"S", b"E"
+"""A frame: kind (S: a sample, E: a child's traceback, T: a model's failure streak tripped
+in the child, with its cause), model index, payload length."""
+_SAMPLE, _ERROR, _TRIPPED = b"S", b"E", b"T"
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 T = TypeVar("T")
@@ -186,6 +188,28 @@ class _PipeSink:
         payload = pickle.dumps(sample, protocol=pickle.HIGHEST_PROTOCOL)
         self._transport.write(_frame(_SAMPLE, self._index, payload))
 
+    def tripped(self, cause: str) -> None:
+        """Tell the parent this child stopped the model: its recent calls all failed."""
+        self._transport.write(_frame(_TRIPPED, self._index, cause.encode()))
+
+
+class _ChildStreakSink:
+    """Samples to the parent; when this child's own failure streak trips, the parent is told.
+
+    The parent sees every sample and stops a failing model in all children, but failures
+    that come back in a millisecond (connection refused) would run through the grid before
+    its message arrives: so each child also stops on its own streak (twice as long, so that
+    normally the parent decides) and tells the parent, which then stops the others.
+    """
+
+    def __init__(self, pipe: _PipeSink, streak: FailureStreak) -> None:
+        self._pipe, self._streak = pipe, streak
+
+    def add(self, sample: EvalSample) -> None:
+        self._pipe.add(sample)
+        if self._streak.record(sample.error.message if sample.error else None):
+            self._pipe.tripped(self._streak.tripped or "")
+
 
 def _listen_for_stops(control: int, stopped: set[int]) -> None:  # pragma: no cover - child
     """Note each model the parent stops; exit when the parent is gone (end of file)."""
@@ -229,17 +253,21 @@ async def _run_shard(
                 connections = connection_share(job.spec.max_connections, shard, shards)
                 if job.pending == 0 or connections == 0:
                     continue
-                samples = _until_stopped(
-                    shard_samples(
-                        pending_samples(config, conditions, job.skip, cache),
-                        job.spec.max_connections,
-                        shard,
-                        shards,
-                    ),
-                    job.index,
-                    stopped,
+                streak = FailureStreak(2 * streak_window(job.spec.max_connections))
+                samples = streak.guard(
+                    _until_stopped(
+                        shard_samples(
+                            pending_samples(config, conditions, job.skip, cache),
+                            job.spec.max_connections,
+                            shard,
+                            shards,
+                        ),
+                        job.index,
+                        stopped,
+                    )
                 )
-                sink = _PipeSink(transport, protocol, job.index)
+                pipe_sink = _PipeSink(transport, protocol, job.index)
+                sink = _ChildStreakSink(pipe_sink, streak)
                 group.create_task(_run_share(job, samples, connections, sink))
     finally:
         while transport.get_write_buffer_size() and not protocol.lost:
@@ -251,7 +279,7 @@ async def _run_shard(
 
 
 async def _run_share(
-    job: ModelJob, samples: Iterator[PendingSample], connections: int, sink: _PipeSink
+    job: ModelJob, samples: Iterator[PendingSample], connections: int, sink: SampleSink
 ) -> None:
     model = open_model(job.spec)
     async with model:
@@ -318,6 +346,10 @@ async def collect_children(
     def on_frame(kind: bytes, index: int, payload: bytes) -> None:
         if kind == _ERROR:
             errors.append(payload.decode(errors="replace"))
+            return
+        if kind == _TRIPPED:
+            if streaks[index].trip(payload.decode(errors="replace")):
+                _stop_model(children, index)
             return
         sample = pickle.loads(payload)
         writers[index].add(sample)

@@ -208,6 +208,13 @@ class FailureStreak:
             return True
         return False
 
+    def trip(self, cause: str) -> bool:
+        """Trip now (another process saw the streak); whether this tripped it."""
+        if self.tripped is not None:
+            return False
+        self.tripped = cause
+        return True
+
     def guard(self, samples: Iterator[T]) -> Iterator[T]:
         """``samples`` until the streak trips: workers then take no new sample."""
         for sample in samples:
