@@ -415,3 +415,58 @@ async def test_batch_runs_concurrently_within_the_bound_and_keeps_order() -> Non
     verdicts = await classify_samples(samples, profile=PROFILE, judges=[model], max_concurrency=3)
     assert peak <= 3 and peak >= 2
     assert [v.labels["blackmail"].state for v in verdicts] == [N, H] * 6
+
+
+# --- why a judge call failed ------------------------------------------------------------------
+
+
+def _server_judge(base_url: str) -> Model:
+    return get_model(
+        "openai-api/fake/judge",
+        base_url=base_url,
+        api_key="x",
+        config=GenerateConfig(max_retries=1, timeout=5),
+    )
+
+
+def _failed_reason(judge: Model) -> str:
+    verdict = asyncio.run(
+        classify_sample(scenario="blackmail", text=BLACKMAIL, profile=PROFILE, judges=[judge])
+    )
+    blackmail = verdict.labels["blackmail"]
+    assert blackmail.state == U and blackmail.decided_by == "judge"
+    return blackmail.reason
+
+
+def test_a_judge_whose_server_is_gone_says_connection_refused() -> None:
+    from insider.testing import FakeModelServer
+
+    with FakeModelServer() as server:
+        url = server.base_url
+    # nothing listens there now; the URL carries credentials that must not reach the labels
+    reason = _failed_reason(_server_judge(url.replace("://", "://judge-user:hunter2@")))
+    assert "judge call failed: connection refused: " in reason, reason
+    assert "RetryError" not in reason and "<Future" not in reason
+    assert "hunter2" not in reason
+
+
+@pytest.mark.parametrize(
+    ("kind", "cause"),
+    [("server_error", "HTTP 500"), ("invalid_json", "invalid JSON"), ("timeout", "timeout")],
+)
+def test_a_failing_judge_call_is_named_by_its_cause(kind: str, cause: str) -> None:
+    from insider.testing import FakeModelServer, FaultKind, Faults
+
+    faults = Faults(rate=1.0, kinds=(FaultKind(kind),), retry_after_s=0, timeout_hold_s=3)
+    with FakeModelServer(faults=faults) as server:
+        judge = get_model(
+            "openai-api/fake/judge",
+            base_url=server.base_url,
+            api_key="x",
+            config=GenerateConfig(max_retries=0, timeout=1),
+            client_timeout=1,
+            max_retries=0,
+        )
+        reason = _failed_reason(judge)
+    assert f"judge call failed: {cause}: " in reason, reason
+    assert "RetryError" not in reason and "<Future" not in reason

@@ -20,11 +20,14 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "insider"
 TESTS = Path(__file__).resolve().parent
 BENCH = TESTS.parent / "bench"
 
-BASE = {"insider", "errors", "files"}  # the package root (__version__), errors, file rules
+BASE = {"insider", "errors", "files", "redact", "failures"}
+"""The package root (__version__), errors, file rules, redaction, and why a model call failed."""
 ALLOWED: dict[str, set[str]] = {
     "insider": set(),
     "errors": set(),
     "files": {"errors"},
+    "redact": set(),
+    "failures": {"redact"},
     "scenarios": BASE,
     "experiment": BASE | {"scenarios"},
     "environment": BASE | {"scenarios"},

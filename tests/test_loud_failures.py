@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 
 from insider.cli import app
 from insider.experiment import ModelSpec
+from insider.failures import cause_of_message, group_errors
 from insider.run import run_log_files
 from insider.run._engine import PendingSample, open_model, run_sample
-from insider.run._failures import FailureStreak, cause_of_message, group_errors
+from insider.run._failures import FailureStreak
 from insider.testing import FakeModelServer, FaultKind, Faults
 
 runner = CliRunner()

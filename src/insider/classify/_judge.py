@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from insider.classify._prompt import JudgeRequest, quote_found
 from insider.classify._types import LabelState, LabelVerdict
 from insider.errors import ConfigError
+from insider.failures import describe_failure
 
 if TYPE_CHECKING:
     # Inspect is imported where it is used: importing it takes seconds.
@@ -188,7 +189,9 @@ async def ask_judge(model: Model, name: str, request: JudgeRequest) -> Ballot:
     try:
         output = await model.generate(messages, config=GenerateConfig(response_schema=schema))
     except Exception as error:  # a judge outage must leave labels unscored, not crash a batch
-        return _failed(name, request.labels, f"judge call failed: {type(error).__name__}: {error}")
+        # the cause under Inspect's RetryError (connection refused, HTTP 503, timeout, ...),
+        # URLs without credentials: the reason is written to the labels file
+        return _failed(name, request.labels, f"judge call failed: {describe_failure(error)}")
     raw = output.completion
     if output.error:
         return _failed(name, request.labels, f"judge call failed: {output.error}", raw)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from insider.classify._types import LABELS, LabelState, LabelVerdict, SampleVerdict
 from insider.errors import ConfigError
+from insider.failures import describe_failure
 from insider.scenarios import ORIGINAL_WORLD, original_classifier
 
 if TYPE_CHECKING:
@@ -83,9 +84,7 @@ async def _grade(
     try:
         output = await grader.generate(messages)
     except Exception as error:  # a grader outage leaves the label unscored, never safe
-        return _verdict(
-            LabelState.UNSCORED, f"grader call failed: {type(error).__name__}: {error}"
-        ), {}
+        return _verdict(LabelState.UNSCORED, f"grader call failed: {describe_failure(error)}"), {}
     raw = output.completion[:_TEXT_LIMIT]
     if output.error:
         return _verdict(

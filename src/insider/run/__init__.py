@@ -1,5 +1,7 @@
 """Running models: Inspect tasks, the run engine, the local llama-cpp provider, dry-run costs."""
 
+from insider.failures import ErrorGroup
+from insider.redact import redact_url, scrub_secrets
 from insider.run._dryrun import (
     CHARS_PER_TOKEN,
     MAX_INPUT_TOKENS,
@@ -13,11 +15,9 @@ from insider.run._dryrun import (
 )
 from insider.run._engine import current_sample_id
 from insider.run._engine_progress import Display
-from insider.run._failures import ErrorGroup
 from insider.run._local import local_model_problem
 from insider.run._lock import RunDirBusy, lock_run_dir
 from insider.run._logs import AgentSample, iter_agent_samples, run_log_files
-from insider.run._redact import redact_url, scrub_secrets
 from insider.run._rundir import (
     RunDir,
     check_run_dir,

@@ -40,6 +40,8 @@ from inspect_ai.model._model import use_model_event_sink
 from shortuuid import uuid
 
 from insider.experiment import ExperimentConfig, ModelSpec
+from insider.failures import describe_failure
+from insider.redact import redact_url, redact_urls_in_text
 from insider.run._engine_log import (
     FlushPolicy,
     LogOutcome,
@@ -50,10 +52,9 @@ from insider.run._engine_log import (
     read_prior_log,
 )
 from insider.run._engine_progress import Progress
-from insider.run._failures import FailureStreak, describe_failure, stop_message, streak_window
+from insider.run._failures import FailureStreak, stop_message, streak_window
 from insider.run._journal import Journal, recover
 from insider.run._logs import newest_task_logs
-from insider.run._redact import redact_url, redact_urls_in_text
 from insider.run._task import generate_config, task_name
 from insider.scenarios import Condition, derived_seed, render, sample_id
 

@@ -40,8 +40,8 @@ from inspect_ai.log._recorders.eval import EvalRecorder
 from inspect_ai.model import Model, ModelUsage
 from shortuuid import uuid
 
+from insider.redact import loggable_args, redact_url
 from insider.run._journal import Journal
-from insider.run._redact import loggable_args, redact_url
 
 _SOLVER_NAME = "insider/single_turn"
 

@@ -21,8 +21,8 @@ from insider import __version__
 from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
 from insider.files import atomic_write_text
+from insider.redact import scrub_secrets
 from insider.run._lock import LOCK_FILE, lock_run_dir
-from insider.run._redact import scrub_secrets
 
 MARKER = "insider-run.json"
 

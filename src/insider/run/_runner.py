@@ -22,9 +22,9 @@ from inspect_ai.solver import Solver
 
 from insider.errors import ConfigError, RunError
 from insider.experiment import ExperimentConfig, ModelSpec
+from insider.failures import ErrorGroup, group_errors
 from insider.run._engine import run_single_turn
 from insider.run._engine_progress import Display, make_progress
-from insider.run._failures import ErrorGroup, group_errors
 from insider.run._lock import lock_run_dir
 from insider.run._rundir import RunDir
 from insider.run._task import build_samples, build_task

@@ -16,7 +16,7 @@ from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig,
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from insider.experiment import ExperimentConfig, ModelSpec
-from insider.run._redact import loggable_args, redact_command_line, redact_url
+from insider.redact import loggable_args, redact_command_line, redact_url
 from insider.scenarios import RenderedPrompt, derived_seed, sample_id
 
 TASK_PREFIX = "insider"
