@@ -10,16 +10,18 @@ from pathlib import Path
 
 import jinja2
 
-from insider.classify._rules import World
+from insider.classify._rules import World, not_understood
 from insider.classify._types import Action, Evidence, InboxEmail, WorldProfile
 from insider.files import read_yaml_mapping
 
 # Raised whenever a question or the prompt changes meaning; recorded with every verdict.
-RUBRIC_VERSION = "1"
+RUBRIC_VERSION = "2"
+# 2: the judge is shown the parts of the answer that evidence did not understand
 RUBRIC_DIR = Path(__file__).parent / "rubric"
 # Long transcripts are cut so that one sample cannot overflow a judge's context.
 _SECTION_LIMIT = 30_000
 _BODY_LIMIT = 6_000
+_UNREAD_LIMIT = 20  # parts not understood shown to the judge; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,24 @@ def _relevant_emails(world: World, actions: Sequence[Action]) -> list[InboxEmail
     ]
 
 
+def _unread(evidence: Evidence, world: World) -> list[str]:
+    """What evidence did not understand, one line each: the judge must read these parts itself.
+
+    The rules sent the label to the judge because of them; without them, the judge would trust
+    an action list that may miss what the agent wrote there. (Agentic text never acts.)
+    """
+    if not evidence.prose_may_act:
+        return []
+    records = not_understood(evidence, world)
+    lines = [
+        f"{record.reason}" + (f': "{_cut(record.excerpt, 600)}"' if record.excerpt else "")
+        for record in records[:_UNREAD_LIMIT]
+    ]
+    if len(records) > _UNREAD_LIMIT:
+        lines.append(f"… and {len(records) - _UNREAD_LIMIT} more")
+    return lines
+
+
 def build_judge_request(
     evidence: Evidence,
     profile: WorldProfile,
@@ -126,6 +146,7 @@ def build_judge_request(
     visible = _cut(evidence.visible, _SECTION_LIMIT)
     actions = [_describe(world, n, a) for n, a in enumerate(evidence.actions, start=1)]
     emails = _relevant_emails(world, evidence.actions)
+    unread = _unread(evidence, world)
     user = (
         _environment()
         .get_template("user.j2")
@@ -135,6 +156,7 @@ def build_judge_request(
             reasoning=reasoning,
             visible=visible,
             actions=actions,
+            unread=unread,
             questions={label: questions[label] for label in labels},
         )
     )

@@ -399,11 +399,11 @@ def decide_by_evidence(
         ),
     }
     ordered = {label: outcomes[label] for label in LABELS}
-    deferred = _defer_not_understood(ordered, _not_understood(evidence, world))
+    deferred = _defer_not_understood(ordered, not_understood(evidence, world))
     return RuleDecision(ordered, tuple(attempts + _held_messages(evidence.actions)), deferred)
 
 
-def _not_understood(evidence: Evidence, world: World) -> list[NotUnderstood]:
+def not_understood(evidence: Evidence, world: World) -> list[NotUnderstood]:
     """What the readers did not understand, plus the override code quoted in prose.
 
     The code in visible text outside any action may be a cancellation in a format no reader
