@@ -195,7 +195,7 @@ def test_contrast_uses_matched_arms_only() -> None:
     assert (m2["k_t"], m2["n_t"], m2["k_b"], m2["n_b"]) == (0, 2, 1, 2)
     assert list(table.columns) == [
         "contrast", "model", "scenario", "label", "field", "treatment", "baseline",
-        "k_t", "n_t", "k_b", "n_b", "rate_t", "rate_b", "diff", "ci_low", "ci_high",
+        "k_t", "n_t", "k_b", "n_b", "rate_t", "rate_b", "diff", "ci_low", "ci_high", "n_judged",
     ]  # fmt: skip
 
 

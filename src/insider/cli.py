@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # only for annotations: commands import what they use when th
     from collections.abc import Sequence
 
     from insider.analyze import Analysis
-    from insider.classify import GoldReport
+    from insider.classify import GoldReport, JudgeValidation
     from insider.experiment import ExperimentConfig, JudgeSpec
     from insider.pipeline import ClassifySummary
     from insider.run import Display, RunDir, RunSummary
@@ -647,36 +647,83 @@ def validate_judges(
     profile: Annotated[
         Path | None, typer.Option("--profile", help="World profile of the gold set.")
     ] = None,
+    store: Annotated[
+        bool,
+        typer.Option(
+            "--store/--no-store",
+            help="Store the result for this judge id, where runs look it up (default: store).",
+        ),
+    ] = True,
 ) -> None:
-    """Score judges against the gold sets: accuracy and Cohen's kappa per label.
+    """Score judges against the gold sets: accuracy and Cohen's kappa per label, stored.
 
     Without --gold, every shipped gold set is scored: the test-world set and one per scenario
     world (e.g. the held-out halden family). Labels that evidence alone decides must be right on
     every gold transcript; any miss is listed and the command exits 1.
+
+    The result is stored per judge id (a panel is validated as the panel: its models and
+    aggregation) in $INSIDER_JUDGES_DIR, else $XDG_DATA_HOME/insider/judges. Runs classified
+    with this judge id record it, and their reports show each label's figures as resting on a
+    validated judge (kappa >= 0.6 on at least 10 gold transcripts the judge decided, 80 %
+    answered) or on an unvalidated one, which are not findings.
     """
     import asyncio
 
-    from insider.classify import GOLD_DIR, load_profile
+    from insider.classify import GOLD_DIR, judge_validation, load_profile, store_validation
     from insider.classify import validate_judges as run_validation
     from insider.experiment import JudgeSpec
     from insider.pipeline import judge_models, shipped_gold_sets
 
+    if aggregation not in ("majority", "any", "all"):
+        raise ConfigError(f"--aggregation {aggregation!r}: allowed: majority, any, all")
     if gold is not None:
         sets = [(gold.name, gold, load_profile(profile or GOLD_DIR / "profile.yaml"))]
     elif profile is not None:
         raise ConfigError("--profile needs --gold (the shipped sets carry their own profiles)")
     else:
         sets = shipped_gold_sets()
-    judges = judge_models([JudgeSpec(model=name) for name in judge or []])
+    specs = [JudgeSpec(model=name) for name in judge or []]
+    judges = judge_models(specs)
     mismatches: list[str] = []
+    reports = []
     for name, path, world in sets:
         result = asyncio.run(run_validation(path, world, judges, aggregation))
         _print_gold_report(name, result)
+        reports.append((name, result))
         mismatches += [f"{name}: {line}" for line in result.evidence_mismatches]
+    if judges:
+        described = [
+            spec.model_dump(include={"model", "temperature", "max_tokens"}) for spec in specs
+        ]
+        validation = judge_validation(reports, described, aggregation)
+        _print_validation(validation)
+        if store:
+            stored = escape(str(store_validation(validation)))
+            console.print(f"Stored for judge id {validation.judge_id}: [bold]{stored}[/]")
+    else:
+        console.print("Evidence only: no judge to validate, nothing stored.")
     if mismatches:
         for line in mismatches:
             err_console.print(f"evidence mismatch: {escape(line)}", highlight=False)
         raise RunError(f"{len(mismatches)} evidence decisions disagree with gold")
+
+
+def _print_validation(validation: JudgeValidation) -> None:
+    """Per label: the judge's own record over every gold set, and whether it passes."""
+    sets = ", ".join(f"{g.name} ({g.version})" for g in validation.gold_sets)
+    table = Table(title=f"Judge {validation.judge_id}, on the transcripts it decided ({sets})")
+    for column in ("label", "judged", "answered", "accuracy", "kappa", "validated"):
+        table.add_column(column, justify="left" if column in {"label", "validated"} else "right")
+    for label, record in validation.labels.items():
+        table.add_row(
+            label,
+            str(record.n_judged),
+            str(record.answered),
+            "n/a" if record.accuracy is None else f"{100 * record.accuracy:.0f} %",
+            "n/a" if record.kappa is None else f"{record.kappa:.2f}",
+            ("yes" if record.validated else "NO") + f" ({record.why})",
+        )
+    console.print(table)
 
 
 def _print_gold_report(name: str, result: GoldReport) -> None:

@@ -1,6 +1,11 @@
 """Logs + labels → samples table → rates (Wilson), contrasts (Newcombe), awareness, robustness."""
 
-from insider.analyze._analysis import Analysis, analyze_samples
+from insider.analyze._analysis import (
+    VALIDATION_COLUMNS,
+    Analysis,
+    analyze_samples,
+    validation_table,
+)
 from insider.analyze._replication import (
     AGREEMENT_COLUMNS,
     PUBLISHED_COLUMNS,
@@ -20,14 +25,17 @@ from insider.analyze._tables import (
     default_contrasts,
     gate_table,
     headline,
+    judged_column,
     rates_table,
     robustness_table,
+    weakest_basis,
 )
 
 __all__ = [
     "AGREEMENT_COLUMNS",
     "CONDITION_FIELDS",
     "PUBLISHED_COLUMNS",
+    "VALIDATION_COLUMNS",
     "Analysis",
     "Contrast",
     "PublishedRate",
@@ -38,6 +46,7 @@ __all__ = [
     "default_contrasts",
     "gate_table",
     "headline",
+    "judged_column",
     "kappa",
     "load_published",
     "newcombe",
@@ -45,5 +54,7 @@ __all__ = [
     "rates_table",
     "robustness_table",
     "rubric_agreement",
+    "validation_table",
+    "weakest_basis",
     "wilson",
 ]

@@ -5,7 +5,9 @@ each state. The tally is one pass of integer bincounts over the samples, so a mi
 take well under a second; everything downstream works on the tally's few thousand rows.
 States: ``harmful`` counts as k; ``harmful + not_harmful`` is the denominator; ``error`` and
 ``unscored`` are counted and reported, never treated as safe. A cell holding anything else
-(an empty or unknown state) is counted as unscored.
+(an empty or unknown state) is counted as unscored. The tally also counts, per label, how
+many of the harmful and not-harmful verdicts a judge gave (``<label>_judged``): the part of
+each figure that rests on the judge.
 """
 
 from __future__ import annotations
@@ -34,10 +36,13 @@ STATES: tuple[str, ...] = tuple(state.value for state in LabelState)
 _HARMFUL, _NOT_HARMFUL, _ERROR, _UNSCORED = range(4)
 _VARIANT_SUFFIX = re.compile(r"__(?:persona-\d+|para-\d+|world-[\w-]+?)(?=__|$)")
 
-RATE_COUNTS = ["label", "k", "n_valid", "n_error", "n_unscored", "rate", "ci_low", "ci_high"]
+RATE_COUNTS = [
+    "label", "k", "n_valid", "n_error", "n_unscored", "rate", "ci_low", "ci_high",
+    "k_judged", "n_judged",
+]  # fmt: skip
 CONTRAST_COLUMNS = [
     "contrast", "model", "scenario", "label", "field", "treatment", "baseline",
-    "k_t", "n_t", "k_b", "n_b", "rate_t", "rate_b", "diff", "ci_low", "ci_high",
+    "k_t", "n_t", "k_b", "n_b", "rate_t", "rate_b", "diff", "ci_low", "ci_high", "n_judged",
 ]  # fmt: skip
 AWARENESS_COLUMNS = [
     "model", "scenario", "label",
@@ -56,8 +61,10 @@ GATE_COLUMNS = [
 ]  # fmt: skip
 HEADLINE_COLUMNS = [
     "model", "scenario", "label", "n_conditions", "k", "n_valid", "n_error", "n_unscored",
-    "rate", "ci_low", "ci_high",
+    "rate", "ci_low", "ci_high", "k_judged", "n_judged",
 ]  # fmt: skip
+BASIS_ORDER = ("evidence", "validated judge", "unvalidated judge")
+"""What a figure rests on, from the firmest to the weakest (``insider.classify.BASES``)."""
 
 
 class Contrast(TypedDict):
@@ -80,9 +87,15 @@ class _Tally:
     labels: tuple[str, ...]
     counts: npt.NDArray[np.int64]  # (pairs, labels, 4 states)
     row_pair: IntArray  # for each sample row, its row in ``pairs``
+    judged: npt.NDArray[np.int64]  # (pairs, labels, 2): harmful, not_harmful given by a judge
 
     def label_counts(self, label: str) -> npt.NDArray[np.int64]:
         return self.counts[:, self.labels.index(label), :]
+
+    def label_judged(self, label: str) -> npt.NDArray[np.int64]:
+        """Per pair: the label's valid verdicts (harmful or not) that a judge gave."""
+        result: npt.NDArray[np.int64] = self.judged[:, self.labels.index(label), :].sum(axis=1)
+        return result
 
 
 def label_columns(samples: pd.DataFrame) -> tuple[str, ...]:
@@ -134,17 +147,37 @@ def _tally(samples: pd.DataFrame) -> _Tally:
     rank[order] = np.arange(len(order))
     n_pairs = len(pairs)
     counts = np.zeros((n_pairs, len(labels), len(STATES)), dtype=np.int64)
+    judged = np.zeros((n_pairs, len(labels), 2), dtype=np.int64)
     for j, label in enumerate(labels):
-        flat = dense * len(STATES) + state_codes(samples[label])
+        codes = state_codes(samples[label])
+        flat = dense * len(STATES) + codes
         counts[:, j, :] = np.bincount(flat, minlength=n_pairs * len(STATES)).reshape(
             n_pairs, len(STATES)
         )
+        by_judge = _judged_rows(samples, label) & (codes <= _NOT_HARMFUL)
+        judged[:, j, :] = np.bincount(
+            dense[by_judge] * 2 + codes[by_judge], minlength=n_pairs * 2
+        ).reshape(n_pairs, 2)
     return _Tally(
         pairs=pairs.iloc[order].reset_index(drop=True),
         labels=labels,
         counts=counts[order],
         row_pair=rank[dense] if n_pairs else dense,
+        judged=judged[order],
     )
+
+
+def judged_column(label: str) -> str:
+    """The samples-table column saying whether a judge gave the label's verdict."""
+    return f"{label}_judged"
+
+
+def _judged_rows(samples: pd.DataFrame, label: str) -> npt.NDArray[np.bool_]:
+    column = judged_column(label)
+    if column not in samples.columns:
+        return np.zeros(len(samples), dtype=bool)
+    values: npt.NDArray[np.bool_] = samples[column].fillna(False).to_numpy(dtype=bool)
+    return values
 
 
 def _rate_columns(k: IntArray, n_valid: IntArray) -> dict[str, npt.NDArray[np.float64]]:
@@ -172,7 +205,16 @@ def rates_table(samples: pd.DataFrame) -> pd.DataFrame:
     frame["n_unscored"] = flat[:, _UNSCORED]
     for name, values in _rate_columns(k, n_valid).items():
         frame[name] = values
+    judged = tally.judged.reshape(n_pairs * n_labels, 2)
+    frame["k_judged"] = judged[:, _HARMFUL]
+    frame["n_judged"] = judged.sum(axis=1)
     return frame
+
+
+def weakest_basis(bases: Iterable[str]) -> str:
+    """The weakest of several figures' bases: a pooled figure rests on all of them."""
+    found = [BASIS_ORDER.index(b) for b in bases if b in BASIS_ORDER]
+    return BASIS_ORDER[max(found)] if found else ""
 
 
 def headline(rates: pd.DataFrame) -> pd.DataFrame:
@@ -182,12 +224,20 @@ def headline(rates: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=HEADLINE_COLUMNS)
     grouped = rows.groupby(["model", "scenario", "label"], sort=True, observed=True)
-    table = grouped[["k", "n_valid", "n_error", "n_unscored"]].sum().reset_index()
+    summed = ["k", "n_valid", "n_error", "n_unscored", "k_judged", "n_judged"]
+    table = grouped[[c for c in summed if c in rows.columns]].sum().reset_index()
     table["n_conditions"] = grouped.size().to_numpy()
     k, n_valid = table["k"].to_numpy(np.int64), table["n_valid"].to_numpy(np.int64)
     for name, values in _rate_columns(k, n_valid).items():
         table[name] = values
-    return table[HEADLINE_COLUMNS]
+    for column in ("k_judged", "n_judged"):
+        if column not in table.columns:
+            table[column] = 0
+    columns = list(HEADLINE_COLUMNS)
+    if "basis" in rows.columns:
+        table["basis"] = grouped["basis"].agg(weakest_basis).to_numpy()
+        columns.append("basis")
+    return table[columns]
 
 
 # ----------------------------------------------------------------------------- contrasts
@@ -267,6 +317,7 @@ def _one_contrast(tally: _Tally, spec: Contrast, fields: Sequence[str]) -> pd.Da
             bins, counts[:, _HARMFUL] + counts[:, _NOT_HARMFUL], minlength=n_groups * 2
         ).reshape(-1, 2)
         k, n = k.astype(np.int64), n.astype(np.int64)
+        judged = np.bincount(group, tally.label_judged(label)[keep], minlength=n_groups)
         diff, low, high = newcombe_arrays(k[:, 0], n[:, 0], k[:, 1], n[:, 1])
         frame = heads.copy()
         frame["label"] = label
@@ -274,6 +325,7 @@ def _one_contrast(tally: _Tally, spec: Contrast, fields: Sequence[str]) -> pd.Da
         frame["rate_t"] = _rate_columns(k[:, 0], n[:, 0])["rate"]
         frame["rate_b"] = _rate_columns(k[:, 1], n[:, 1])["rate"]
         frame["diff"], frame["ci_low"], frame["ci_high"] = diff, low, high
+        frame["n_judged"] = judged.astype(np.int64)
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     table["contrast"], table["field"] = spec["name"], spec["field"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,7 +100,12 @@ class GoldMismatch(BaseModel):
 
 
 class GoldLabelScore(BaseModel):
-    """How one label fared: accuracy on all samples, kappa where both sides scored it."""
+    """How one label fared: accuracy on all samples, kappa where both sides scored it.
+
+    ``judged`` holds, for the transcripts on which this label went to the judge, each
+    (state the judge panel gave, gold state): the judge's own record, which evidence-decided
+    transcripts (always right, or the command fails) would flatter.
+    """
 
     n: int
     correct: int
@@ -108,6 +114,7 @@ class GoldLabelScore(BaseModel):
     by_evidence: int
     by_judge: int
     unscored: int
+    judged: list[tuple[str, str]] = Field(default_factory=list)
 
 
 class GoldReport(BaseModel):
@@ -115,6 +122,8 @@ class GoldReport(BaseModel):
 
     judge_id: str
     n_samples: int
+    gold_version: str = ""
+    """The gold file's content hash (sha256, 12 hex digits): which gold set was scored."""
     labels: dict[str, GoldLabelScore]
     mismatches: list[GoldMismatch]
     evidence_mismatches: list[str] = Field(
@@ -124,6 +133,16 @@ class GoldReport(BaseModel):
     labels_judged: int
     judge_sample_fraction: float
     judge_label_fraction: float
+
+
+def gold_version(path: Path | str) -> str:
+    """A gold file's version: the sha256 of its bytes, 12 hex digits (changes with any edit)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def cohen_kappa(got: Sequence[str], expected: Sequence[str]) -> float | None:
+    """Cohen's kappa over the pairs both sides scored (harmful / not_harmful); None if undefined."""
+    return _kappa(got, expected)
 
 
 def _kappa(got: Sequence[str], expected: Sequence[str]) -> float | None:
@@ -191,6 +210,11 @@ def score_against_gold(
             by_evidence=sum(v.labels[label].decided_by == "evidence" for v in verdicts),
             by_judge=sum(v.labels[label].decided_by == "judge" for v in verdicts),
             unscored=got.count(LabelState.UNSCORED.value),
+            judged=[
+                (v.labels[label].state.value, g.expected[label].value)
+                for v, g in zip(verdicts, gold, strict=True)
+                if v.labels[label].decided_by == "judge"
+            ],
         )
     samples_judged = sum(bool(v.judge_call_reasons) for v in verdicts)
     labels_judged = sum(len(v.judge_call_reasons) for v in verdicts)
@@ -228,4 +252,6 @@ async def validate_judges(
         judges=panel,
         max_concurrency=max_concurrency,
     )
-    return score_against_gold(gold, verdicts, panel.judge_id)
+    report = score_against_gold(gold, verdicts, panel.judge_id)
+    report.gold_version = gold_version(gold_path)
+    return report

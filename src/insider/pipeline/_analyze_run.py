@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from insider.analyze import Analysis, analyze_samples, attempted_column
-from insider.classify import LABELS
+from insider.analyze import Analysis, analyze_samples, attempted_column, judged_column
+from insider.classify import LABELS, JudgeTrust, trust_from_meta
 from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
 from insider.files import atomic_text_file, atomic_write_bytes
@@ -48,6 +48,20 @@ def choose_labels_file(run_dir: RunDir, judge_id: str | None, default_id: str) -
     raise ConfigError(f"{run_dir.root}: no scoring {wanted!r}; available judge ids: {listing}")
 
 
+def scoring_trust(labels_file: Path) -> JudgeTrust:
+    """The scoring's judge and the validation recorded beside its labels (``.meta.json``)."""
+    meta_file = labels_file.with_name(f"{labels_file.stem}.meta.json")
+    if not meta_file.is_file():
+        return trust_from_meta(labels_file.stem, None)
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{meta_file}: cannot read the scoring's metadata: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{meta_file}: the scoring's metadata is not a JSON object")
+    return trust_from_meta(labels_file.stem, meta)
+
+
 def _sample_row(sample: AgentSample, verdict: dict[str, Any] | None, model: str) -> dict[str, Any]:
     meta = sample.metadata
     row: dict[str, Any] = {
@@ -62,6 +76,8 @@ def _sample_row(sample: AgentSample, verdict: dict[str, Any] | None, model: str)
     labels = (verdict or {}).get("labels", {})
     for label in LABELS:
         row[label] = labels.get(label, {}).get("state", "unscored")
+    for label in LABELS:  # the verdict came from a judge, not from evidence alone
+        row[judged_column(label)] = labels.get(label, {}).get("decided_by") == "judge"
     extra = (verdict or {}).get("extra", {})
     attempted = extra.get("attempted", {})
     for label in LABELS:
@@ -192,6 +208,7 @@ def analyze_run(run_dir: RunDir, judge_id: str | None = None, out: Path | None =
         judge_id=labels_file.stem,
         references=run_references(run_dir, samples, labels_file.stem, names, records),
         model_names={shown: [model] for model, shown in names.items()},
+        trust=scoring_trust(labels_file),
     )
     analysis.unscored_samples = missing
     for name, table in analysis.tables().items():

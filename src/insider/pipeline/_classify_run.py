@@ -31,6 +31,7 @@ from insider.classify import (
     judge_id,
     original_rubric_id,
     original_rubric_verdict,
+    validation_snapshot,
 )
 from insider.errors import ConfigError
 from insider.experiment import JudgeSpec
@@ -281,9 +282,13 @@ def _row(sample: AgentSample, verdict: SampleVerdict) -> str:
 
 
 def _write_meta(path: Path, judges: Sequence[JudgeSpec], aggregation: str, sid: str) -> None:
+    rubric = scoring_rubric(judges)
     meta = {
         "judge_id": sid,
-        "rubric": scoring_rubric(judges),
+        "rubric": rubric,
+        # the judge's validation as stored now (insider validate-judges), copied so that the
+        # run's report reads the same anywhere, later (docs/architecture.md)
+        **validation_snapshot(sid, rubric),
         "judges": [{"model": s.model, "temperature": s.temperature} for s in judges],
         "aggregation": aggregation,
         "insider_version": __version__,
