@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # only for annotations: commands import what they use when th
     from collections.abc import Sequence
 
     from insider.analyze import Analysis
-    from insider.classify import GoldReport, JudgeValidation
+    from insider.classify import GoldReport, JudgeTrust, JudgeValidation
     from insider.experiment import ExperimentConfig, JudgeSpec
     from insider.pipeline import ClassifySummary
     from insider.run import Display, RunDir, RunSummary
@@ -343,6 +343,25 @@ def _print_scoring(scoring: ClassifySummary) -> None:
         f"{scoring.samples_judged} samples; label states: {states or 'none'})"
     )
     console.print(f"  {_deferred_line(scoring.deferred, scoring.samples)}")
+    from insider.pipeline import scoring_trust
+
+    _print_trust(scoring_trust(scoring.labels_file))
+
+
+def _print_trust(trust: JudgeTrust) -> None:
+    """The scoring's judge and its validation, in one line (two when it is not validated)."""
+    from insider.classify import LABELS
+
+    if not trust.has_judge:
+        return
+    console.print(f"  judge:   {escape(trust.summary())}", highlight=False)
+    if not any(trust.validated(label) for label in LABELS):
+        err_console.print(
+            "[bold yellow]note:[/] what this judge decided is shown apart and is not a finding; "
+            "validate it with insider validate-judges (the scoring's --judge models and "
+            "--aggregation), then run insider classify again",
+            highlight=False,
+        )
 
 
 def _print_headline(analysis: Analysis) -> None:
@@ -358,6 +377,7 @@ def _print_headline(analysis: Analysis) -> None:
         "k / n",
         "error",
         "unscored",
+        "decided by",
     ):
         table.add_column(
             column,
@@ -384,11 +404,49 @@ def _print_headline(analysis: Analysis) -> None:
             f"{row.k} / {row.n_valid}",
             str(row.n_error),
             str(row.n_unscored),
+            _decided_by(analysis, str(row.label), getattr(row, "basis", ""), row.n_judged),
         )
     console.print(table)
+    _print_not_findings(analysis)
     samples = analysis.samples
     if "evidence_deferred" in samples:
         console.print(f"  {_deferred_line(int(samples['evidence_deferred'].sum()), len(samples))}")
+
+
+def _decided_by(analysis: Analysis, label: str, basis: str, judged: int) -> str:
+    """What a figure rests on: evidence, or the judge and how well it was validated."""
+    if basis == "evidence" or not judged:
+        return "evidence"
+    why = analysis.trust.label(label)[1] if analysis.trust else ""
+    if basis == "validated judge":
+        return f"evidence + judge ({judged} verdicts; validated, {why})"
+    return f"evidence + UNVALIDATED judge ({judged} verdicts): not a finding"
+
+
+def _print_not_findings(analysis: Analysis) -> None:
+    """Every label whose figures rest on an unvalidated judge, with its counts, set apart."""
+    from insider.classify import LABELS
+
+    rates = analysis.rates
+    if rates.empty or "basis" not in rates:
+        return
+    shaky = set(rates.loc[rates["basis"] == "unvalidated judge", "label"])
+    if not shaky:
+        return
+    sums = rates.groupby("label", sort=False)[["k", "n_valid", "n_judged"]].sum()
+    parts = [
+        f"{label} {int(sums.loc[label, 'k'])}/{int(sums.loc[label, 'n_valid'])} harmful "
+        f"({int(sums.loc[label, 'n_judged'])} verdicts by the judge)"
+        for label in LABELS
+        if label in shaky
+    ]
+    judge = analysis.trust.judge_id if analysis.trust else analysis.judge_id
+    err_console.print(
+        f"[bold yellow]not findings:[/] these rest on judge {escape(judge)}, which is not "
+        f"validated for them: {escape('; '.join(parts))}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("mcp-server")
@@ -573,6 +631,8 @@ def _classify_foreign(
         f"label states: {states or 'none'})"
     )
     console.print(f"  {_deferred_line(summary.deferred, summary.transcripts)}")
+    if summary.trust is not None:
+        _print_trust(summary.trust)
     for path in summary.files:
         console.print(f"  wrote {path}")
 

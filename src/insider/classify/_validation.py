@@ -251,7 +251,7 @@ class JudgeTrust(BaseModel):
         if not self.recorded:
             return False, "classified before validations were recorded (run insider classify again)"
         if self.validation is None:
-            return False, "no validation on file (insider validate-judges)"
+            return False, "no validation on file"
         if self.validation.rubric_version != self.rubric_version:
             return False, (
                 f"validated with rubric version {self.validation.rubric_version}, "
@@ -277,7 +277,7 @@ class JudgeTrust(BaseModel):
             return "no judge (evidence only)"
         ok = [label for label in LABELS if self.validated(label)]
         if not ok:
-            return f"judge {self.judge_id}: NOT validated ({self.label(LABELS[0])[1]})"
+            return f"judge {self.judge_id}: NOT validated: {self.label(LABELS[0])[1]}"
         date = self.validation.validated_at[:10] if self.validation else ""
         rest = [label for label in LABELS if label not in ok]
         below = f"; not validated for {', '.join(rest)}" if rest else ""

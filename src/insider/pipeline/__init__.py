@@ -2,7 +2,12 @@
 
 from typing import TYPE_CHECKING, Any
 
-from insider.pipeline._analyze_run import analyze_run, load_run_experiment, write_table
+from insider.pipeline._analyze_run import (
+    analyze_run,
+    load_run_experiment,
+    scoring_trust,
+    write_table,
+)
 from insider.pipeline._classify_run import (
     ClassifySummary,
     classify_run,
@@ -43,6 +48,7 @@ __all__ = [
     "report_run",
     "resolve_world",
     "scoring_id",
+    "scoring_trust",
     "scorings",
     "serve_session",
     "shipped_gold_sets",

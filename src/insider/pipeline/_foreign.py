@@ -16,10 +16,12 @@ import pandas as pd
 from pydantic import ValidationError
 
 from insider import __version__
+from insider.analyze import judged_column
 from insider.classify import (
     LABELS,
     ORIGINAL_RUBRIC,
     InboxEmail,
+    JudgeTrust,
     OriginalSample,
     SampleVerdict,
     Transcript,
@@ -28,6 +30,8 @@ from insider.classify import (
     judge_panel,
     original_rubric_verdict,
     read_transcripts,
+    trust_from_meta,
+    validation_snapshot,
 )
 from insider.errors import ConfigError
 from insider.experiment import JudgeSpec
@@ -151,6 +155,7 @@ class ForeignSummary:
     judge_calls: int = 0
     deferred: int = 0  # samples where evidence deferred over text it did not understand
     states: Counter[str] = field(default_factory=Counter)
+    trust: JudgeTrust | None = None  # the judge and its validation as stored when scoring
 
 
 def check_output_folder(out: Path) -> None:
@@ -167,6 +172,10 @@ def check_output_folder(out: Path) -> None:
 def _row(item: Transcript, verdict: SampleVerdict, judge_id: str) -> dict[str, Any]:
     row = item.model_dump(exclude={"response", "reasoning", "messages", "error"})
     row.update({label: verdict.labels[label].state.value for label in LABELS})
+    # which verdicts a judge gave (the marker file holds its validation)
+    row.update(
+        {judged_column(label): verdict.labels[label].decided_by == "judge" for label in LABELS}
+    )
     row.update(
         judge_id=judge_id,
         judge_calls=verdict.judge_calls,
@@ -198,12 +207,14 @@ def classify_foreign(
     world_for = transcript_world(world)
     items = read_transcripts(transcripts)
     check_output_folder(out)
+    sid, rubric = scoring_id(judges, aggregation), scoring_rubric(judges)
+    # the judge's validation as stored now, read before any judge is paid
+    snapshot = {"rubric": rubric, **validation_snapshot(sid, rubric)}
     if original:
         verdicts = asyncio.run(_original(items, judges[0]))
     else:
         verdicts = asyncio.run(_ours(items, world_for, judges, aggregation))
-    sid = scoring_id(judges, aggregation)
-    summary = ForeignSummary(transcripts=len(items), files=[])
+    summary = ForeignSummary(transcripts=len(items), files=[], trust=trust_from_meta(sid, snapshot))
     rows = []
     for item, verdict in zip(items, verdicts, strict=True):
         rows.append(_row(item, verdict, sid))
@@ -211,7 +222,7 @@ def classify_foreign(
         summary.deferred += bool(verdict.extra.get("not_understood"))
         summary.states.update(label.state.value for label in verdict.labels.values())
     out.mkdir(parents=True, exist_ok=True)
-    _write_marker(out, transcripts, world, sid)
+    _write_marker(out, transcripts, world, sid, snapshot)
     summary.files = write_table(pd.DataFrame(rows), out, "labels")
     verdicts_file = out / "verdicts.jsonl"
     lines = (_verdict_line(i, v) for i, v in zip(items, verdicts, strict=True))
@@ -225,12 +236,15 @@ def _verdict_line(item: Transcript, verdict: SampleVerdict) -> str:
     return json.dumps({"id": item.id, "verdict": verdict.model_dump(mode="json")}) + "\n"
 
 
-def _write_marker(out: Path, transcripts: Path, world: str, judge_id: str) -> None:
+def _write_marker(
+    out: Path, transcripts: Path, world: str, judge_id: str, validation: dict[str, Any]
+) -> None:
     meta = {
         "kind": "insider classify --transcripts",
         "transcripts": str(transcripts),
         "world": world,
         "judge_id": judge_id,
+        **validation,
         "insider_version": __version__,
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

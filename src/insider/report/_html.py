@@ -21,7 +21,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from insider.analyze import Analysis
+from insider.analyze import Analysis, weakest_basis
 from insider.analyze import headline as headline_table
 from insider.classify import LABELS, PRIMARY_LABEL, LabelState
 from insider.files import atomic_write_bytes
@@ -32,6 +32,7 @@ MAX_TABLE_ROWS = 200
 _ACTION_KEYS = ("kind", "to", "cc", "subject", "body", "forwarded_id", "code", "executed")
 _PROBLEM_KEYS = ("kind", "message", "excerpt")
 _VERDICT_KEYS = ("state", "decided_by", "reason", "rationale")
+VALIDATED, UNVALIDATED = "validated judge", "unvalidated judge"
 _META_ORDER = (
     ("experiment_id", "Experiment"),
     ("models", "Models"),
@@ -135,12 +136,17 @@ def summary_rows(table: pd.DataFrame) -> tuple[list[str], list[dict[str, Any]]]:
     for model, group in table.groupby("model", sort=True):
         cells = {}
         for r in group.itertuples():
+            basis = str(getattr(r, "basis", "") or "")
+            unvalidated = basis == UNVALIDATED
             cells[r.scenario] = {
                 "rate": pct(r.rate),
                 "ci": interval(r.ci_low, r.ci_high),
                 "counts": f"{r.k:,}/{r.n_valid:,}",
                 "excluded": f"{r.n_error:,} error, {r.n_unscored:,} unscored",
-                "high": not _missing(r.rate) and r.rate >= 0.5,
+                # a rate that rests on an unvalidated judge is never shown as a finding
+                "high": not unvalidated and not _missing(r.rate) and r.rate >= 0.5,
+                "basis": _basis_note(basis, getattr(r, "n_judged", 0), r.n_valid),
+                "unvalidated": unvalidated,
             }
         rows.append({"model": str(model), "cells": [cells.get(s) for s in scenarios]})
     return [_scenario_heading(s) for s in scenarios], rows
@@ -151,14 +157,30 @@ def _scenario_heading(scenario: str) -> str:
     return scenario if label == scenario else f"{scenario} ({label})"
 
 
-def state_totals(rates: pd.DataFrame) -> list[dict[str, str]]:
-    """Per label: how many samples are in each state, over the whole run."""
+def _basis_note(basis: str, judged: object, n_valid: object) -> str:
+    """What a figure rests on, in words: '' for evidence alone."""
+    if basis not in (VALIDATED, UNVALIDATED) or _missing(judged):
+        return ""
+    share = f"{int(judged):,} of {int(n_valid):,} verdicts by the judge"  # type: ignore[call-overload]
+    if basis == VALIDATED:
+        return f"{share} (validated)"
+    return f"{share}, which is NOT validated: not a finding"
+
+
+def state_totals(rates: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per label: how many samples are in each state over the whole run, and what the figure
+    rests on (evidence alone, a validated judge, or an unvalidated one)."""
     if rates.empty:
         return []
-    sums = rates.groupby("label", sort=False)[["k", "n_valid", "n_error", "n_unscored"]].sum()
+    columns = [c for c in ("k", "n_valid", "n_error", "n_unscored", "n_judged") if c in rates]
+    sums = rates.groupby("label", sort=False)[columns].sum()
+    bases = (
+        rates.groupby("label", sort=False)["basis"].agg(weakest_basis) if "basis" in rates else None
+    )
     rows = []
     for label in [x for x in LABELS if x in sums.index]:
         s = sums.loc[label]
+        basis = str(bases[label]) if bases is not None else ""
         rows.append(
             {
                 "label": label,
@@ -167,9 +189,47 @@ def state_totals(rates: pd.DataFrame) -> list[dict[str, str]]:
                 "error": _count(s["n_error"]),
                 "unscored": _count(s["n_unscored"]),
                 "rate": pct(s["k"] / s["n_valid"]) if s["n_valid"] else "–",
+                "basis": basis,
+                "judged": _count(s["n_judged"]) if "n_judged" in s else "",
+                "note": _basis_note(basis, s.get("n_judged"), s["n_valid"]),
+                "unvalidated": basis == UNVALIDATED,
             }
         )
     return rows
+
+
+def validation_rows(analysis: Analysis) -> dict[str, Any]:
+    """The scoring's judge and its validation, label by label, for the report's Judge section."""
+    trust = analysis.trust
+    table = analysis.validation
+    if trust is None or table.empty:
+        return {}
+    rows = [
+        {
+            "label": r.label,
+            "validated": bool(r.validated),
+            "status": str(r.status),
+            "kappa": "n/a" if _missing(r.gold_kappa) else f"{float(r.gold_kappa):.2f}",
+            "accuracy": pct(r.gold_accuracy),
+            "gold_judged": _count(r.gold_judged),
+            "verdicts": _count(r.verdicts_by_judge),
+        }
+        for r in table.itertuples()
+    ]
+    record = trust.validation
+    return {
+        "judge_id": trust.judge_id,
+        "has_judge": trust.has_judge,
+        "summary": trust.summary(),
+        "validated_at": record.validated_at if record else "",
+        "gold_sets": ", ".join(f"{g.name} {g.version} ({g.n_samples})" for g in record.gold_sets)
+        if record
+        else "",
+        "rows": rows,
+        "unvalidated_labels": [
+            r["label"] for r in rows if not r["validated"] and r["verdicts"] not in ("0", "–")
+        ],
+    }
 
 
 def contrast_rows(contrasts: pd.DataFrame) -> list[dict[str, Any]]:
@@ -186,7 +246,10 @@ def contrast_rows(contrasts: pd.DataFrame) -> list[dict[str, Any]]:
             "baseline": f"{pct(r.rate_b)} ({r.k_b:,}/{r.n_b:,})",
             "diff": points(r.diff),
             "ci": interval(r.ci_low, r.ci_high, signed=True),
-            "excludes_zero": not _missing(r.ci_low) and (r.ci_low > 0 or r.ci_high < 0),
+            "excludes_zero": not _missing(r.ci_low)
+            and (r.ci_low > 0 or r.ci_high < 0)
+            and getattr(r, "basis", "") != UNVALIDATED,
+            "unvalidated": getattr(r, "basis", "") == UNVALIDATED,
         }
         for r in rows.itertuples()
     ]
@@ -205,6 +268,7 @@ def awareness_rows(awareness: pd.DataFrame) -> list[dict[str, Any]]:
             "diff": points(r.diff),
             "ci": interval(r.diff_low, r.diff_high, signed=True),
             "unstated": _count(r.n_unstated),
+            "unvalidated": getattr(r, "basis", "") == UNVALIDATED,
         }
         for r in awareness.iloc[:MAX_TABLE_ROWS].itertuples()
     ]
@@ -224,6 +288,7 @@ def robustness_rows(robustness: pd.DataFrame) -> list[dict[str, Any]]:
             "pooled": f"{pct(r.rate)} ({r.k:,}/{r.n_valid:,})",
             "ci": interval(r.ci_low, r.ci_high),
             "flips": bool(r.flips),
+            "unvalidated": getattr(r, "basis", "") == UNVALIDATED,
         }
         for r in ordered.iloc[:MAX_TABLE_ROWS].itertuples()
     ]
@@ -240,6 +305,7 @@ def gate_rows(gate: pd.DataFrame) -> list[dict[str, Any]]:
             "executed_ci": interval(r.ci_low_executed, r.ci_high_executed),
             "attempted": f"{pct(r.rate_attempted)} ({r.k_attempted:,}/{r.n_attempted:,})",
             "attempted_ci": interval(r.ci_low_attempted, r.ci_high_attempted),
+            "unvalidated": getattr(r, "basis", "") == UNVALIDATED,
         }
         for r in gate.iloc[:MAX_TABLE_ROWS].itertuples()
     ]
@@ -270,6 +336,7 @@ def published_rows(published: pd.DataFrame) -> list[dict[str, Any]]:
             "diff_ci": interval(r.diff_low, r.diff_high, signed=True),
             "verdict": _replication_verdict(int(r.n_valid), bool(r.agrees), float(r.diff)),
             "differs": not bool(r.agrees) and int(r.n_valid) > 0,
+            "unvalidated": getattr(r, "basis", "") == UNVALIDATED,
         }
         for r in published.iloc[:MAX_TABLE_ROWS].itertuples()
     ]
@@ -348,9 +415,15 @@ def transcript_record(transcript: Mapping[str, Any], prompts: _Prompts) -> dict[
 
 
 def transcript_payload(
-    transcripts: Iterable[Mapping[str, Any]], limit: int, n_samples: int
+    transcripts: Iterable[Mapping[str, Any]],
+    limit: int,
+    n_samples: int,
+    unvalidated: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The browser's data: the first ``limit`` transcripts, their prompts, and what was cut."""
+    """The browser's data: the first ``limit`` transcripts, their prompts, and what was cut.
+
+    ``unvalidated`` names the labels whose judge verdicts rest on an unvalidated judge.
+    """
     prompts = _Prompts()
     taken = list(itertools.islice(iter(transcripts), limit + 1))
     capped = len(taken) > limit
@@ -362,6 +435,7 @@ def transcript_payload(
         "items": items,
         "capped": capped,
         "total": max(n_samples, len(items)),
+        "unvalidated": sorted(set(unvalidated)),
     }
 
 
@@ -425,6 +499,10 @@ def write_report(
         models=models,
     )
     scenarios, summary_grid = summary_rows(summary) if not summary.empty else ([], [])
+    judge = validation_rows(analysis)
+    untrusted = [
+        label for label in LABELS if analysis.trust and not analysis.trust.validated(label)
+    ]
     html = (
         _environment()
         .get_template("report.html.j2")
@@ -436,6 +514,7 @@ def write_report(
             scenarios=scenarios,
             summary=summary_grid,
             state_totals=state_totals(rates),
+            judge=judge,
             # Our own matplotlib output; matplotlib escapes every text it writes into the SVG.
             figures=[(f.title, f.caption, Markup(f.svg)) for f in figures],
             contrasts=contrast_rows(contrasts) if not contrasts.empty else [],
@@ -447,7 +526,7 @@ def write_report(
             citations=sorted(set(analysis.published.get("citation", []))),
             agreement=agreement_rows(analysis.agreement),
             max_rows=MAX_TABLE_ROWS,
-            transcripts=transcript_payload(transcripts, max_transcripts, len(samples)),
+            transcripts=transcript_payload(transcripts, max_transcripts, len(samples), untrusted),
         )
     )
     path = run_dir / "report.html"

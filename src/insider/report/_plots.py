@@ -7,6 +7,7 @@ is off: a model name with ``$`` in it is a name, not a formula.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
 from insider.classify import PRIMARY_LABEL
@@ -41,6 +43,15 @@ MAX_FOREST_ROWS = 40
 MAX_ROBUSTNESS_ROWS = 30
 _INK = "#222222"
 _MUTED = "#666666"
+UNVALIDATED = "unvalidated judge"
+NOT_A_FINDING = (
+    "Some of these figures rest on a judge not validated for their label (see Judge): "
+    "they are not findings."
+)
+NOT_A_FINDING_HATCHED = (
+    "Hatched, faded bars rest on a judge not validated for their label (see Judge): "
+    "they are not findings."
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +131,13 @@ def _headline(table: pd.DataFrame, colours: dict[str, str]) -> Figure:
         rows = table[table["model"] == model].set_index("scenario").reindex(scenarios)
         x = np.arange(len(scenarios)) + (i - (len(models) - 1) / 2) * width
         rate, low, high = (_floats(rows[c]) for c in ("rate", "ci_low", "ci_high"))
-        ax.bar(x, np.nan_to_num(rate), width * 0.9, color=colours[model], label=model, zorder=2)
+        bars = ax.bar(
+            x, np.nan_to_num(rate), width * 0.9, color=colours[model], label=model, zorder=2
+        )
+        for bar, shaky in zip(bars, _unvalidated(rows), strict=True):
+            if shaky:  # rests on an unvalidated judge: drawn apart, never as a finding
+                bar.set_hatch("///")
+                bar.set_alpha(0.35)
         ax.errorbar(
             x,
             rate,
@@ -145,11 +162,29 @@ def _headline(table: pd.DataFrame, colours: dict[str, str]) -> Figure:
     ax.grid(axis="y", color="#e4e4e4", zorder=0)
     ax.set_axisbelow(True)
     _tidy(ax)
+    # the models' own colours, whatever a faded (unvalidated) first bar looks like
+    handles = [Patch(facecolor=colours[model], label=model) for model in models]
     ax.legend(
-        loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(len(models), 3), frameon=False
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncol=min(len(models), 3),
+        frameon=False,
     )
     ax.set_title("Primary harmful behaviour per scenario (95 % Wilson intervals)", loc="left")
     return fig
+
+
+def _unvalidated(rows: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """Per row: whether the figure rests on a judge not validated for its label."""
+    if "basis" not in rows.columns:
+        return np.zeros(len(rows), dtype=bool)
+    shaky: npt.NDArray[np.bool_] = (rows["basis"] == UNVALIDATED).to_numpy(dtype=bool)
+    return shaky
+
+
+def _any_unvalidated(table: pd.DataFrame) -> bool:
+    return bool(_unvalidated(table).any()) if not table.empty else False
 
 
 def _heatmap(matrix: pd.DataFrame) -> Figure:
@@ -266,12 +301,16 @@ def render_figures(
             "pooled over every condition run for that scenario. Whiskers: 95 % Wilson "
             "intervals. Error and unscored samples are excluded from the denominator."
         )
+        if _any_unvalidated(headline):
+            caption += f" {NOT_A_FINDING_HATCHED}"
         figures.append(RenderedFigure("headline", "Headline rates", caption, svg))
     matrix, total = _heatmap_matrix(rates, models)
     if not matrix.empty:
         with _style("heatmap"):
             svg = _save(_heatmap(matrix), "heatmap", directory)
         caption = "Primary-label rate per condition and model; grey: no valid samples."
+        if _any_unvalidated(primary_rows(rates)):
+            caption += f" {NOT_A_FINDING}"
         if total > len(matrix):
             caption += (
                 f" Showing the {len(matrix)} of {total} conditions with the highest rate "
@@ -280,9 +319,13 @@ def render_figures(
         figures.append(RenderedFigure("heatmap", "Condition × model", caption, svg))
     forest = _forest(directory, primary_rows(contrasts), colours)
     if forest:
+        if _any_unvalidated(primary_rows(contrasts)):
+            forest = dataclasses.replace(forest, caption=f"{forest.caption} {NOT_A_FINDING}")
         figures.append(forest)
     robust = _robustness(directory, robustness, colours)
     if robust:
+        if _any_unvalidated(robustness):
+            robust = dataclasses.replace(robust, caption=f"{robust.caption} {NOT_A_FINDING}")
         figures.append(robust)
     return figures
 
