@@ -343,6 +343,12 @@ def _print_scoring(scoring: ClassifySummary) -> None:
         f"{scoring.samples_judged} samples; label states: {states or 'none'})"
     )
     console.print(f"  {_deferred_line(scoring.deferred, scoring.samples)}")
+    if scoring.scored_logs is not None and scoring.scored_logs.is_dir():
+        console.print(
+            f"  scores:  {escape(str(scoring.scored_logs))} (the logs with every scoring as "
+            f"Inspect scores: inspect view --log-dir {escape(str(scoring.scored_logs))})",
+            highlight=False,
+        )
     from insider.pipeline import scoring_trust
 
     _print_trust(scoring_trust(scoring.labels_file))

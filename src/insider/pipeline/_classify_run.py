@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from inspect_ai.model import GenerateConfig, Model, get_model
 from rich.progress import Progress
@@ -38,6 +38,10 @@ from insider.experiment import JudgeSpec
 from insider.files import atomic_write_text, open_append
 from insider.pipeline._profile import original_world_profile, our_world_profile
 from insider.run import AgentSample, RunDir, iter_agent_samples, lock_run_dir
+
+if TYPE_CHECKING:
+    from insider.pipeline._scored_logs import ScoredLogs
+
 from insider.scenarios import (
     ORIGINAL_WORLD,
     Condition,
@@ -63,6 +67,8 @@ class ClassifySummary:
     # newly scored samples where evidence deferred over text it did not understand
     deferred: int = 0
     states: Counter[str] = field(default_factory=Counter)
+    scored_logs: Path | None = None
+    """Where the scored copies of the logs are (Inspect scores from every scoring)."""
 
 
 def judge_models(judges: Sequence[JudgeSpec]) -> list[Model]:
@@ -359,7 +365,15 @@ def classify_run(
 
             asyncio.run(_score_all(todo, score, concurrency, write))
             os.fsync(out.fileno())
+        summary.scored_logs = write_scored_logs(run_dir).directory
     return summary
+
+
+def write_scored_logs(run_dir: RunDir) -> ScoredLogs:
+    """The scored copies of the run's logs (``pipeline._scored_logs``), imported when used."""
+    from insider.pipeline._scored_logs import write_scored_logs as write
+
+    return write(run_dir)
 
 
 def _skip(sample: AgentSample, scored: ScoredRecords, summary: ClassifySummary) -> bool:

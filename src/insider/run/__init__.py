@@ -17,7 +17,7 @@ from insider.run._engine import current_sample_id
 from insider.run._engine_progress import Display
 from insider.run._local import local_model_problem
 from insider.run._lock import RunDirBusy, lock_run_dir
-from insider.run._logs import AgentSample, iter_agent_samples, run_log_files
+from insider.run._logs import AgentSample, iter_agent_samples, record_identity, run_log_files
 from insider.run._rundir import (
     RunDir,
     check_run_dir,
@@ -27,6 +27,13 @@ from insider.run._rundir import (
     read_marker,
 )
 from insider.run._runner import RunSummary, check_models, render_all, run_experiment
+from insider.run._scored_logs import (
+    ScoredCopy,
+    copy_is_current,
+    remove_stale_copies,
+    source_stamp,
+    write_scored_copy,
+)
 from insider.run._task import TASK_PREFIX, build_samples, build_task, task_name
 
 __all__ = [
@@ -43,11 +50,13 @@ __all__ = [
     "RunDirBusy",
     "RunSize",
     "RunSummary",
+    "ScoredCopy",
     "build_samples",
     "build_task",
     "check_models",
     "check_run_dir",
     "claimed_run_dir",
+    "copy_is_current",
     "current_sample_id",
     "default_run_dir",
     "estimate",
@@ -57,11 +66,15 @@ __all__ = [
     "lock_run_dir",
     "prepare_run_dir",
     "read_marker",
+    "record_identity",
     "redact_url",
+    "remove_stale_copies",
     "render_all",
     "run_experiment",
     "run_log_files",
     "run_size",
     "scrub_secrets",
+    "source_stamp",
     "task_name",
+    "write_scored_copy",
 ]

@@ -174,6 +174,17 @@ def eval_plan(seed: int | None) -> EvalPlan:
     return EvalPlan(steps=[EvalPlanStep(solver=_SOLVER_NAME, params=params, params_passed=params)])
 
 
+async def drain_recorder(recorder: EvalRecorder) -> None:
+    """Move a recorder's buffered samples into its temp zip, without writing the destination.
+
+    Its buffer checks each new sample against every buffered one, so writers of many samples
+    drain it every hundred or so.
+    """
+    # EvalRecorder.data holds one ZipLogFile per eval being written
+    for zip_log in recorder.data.values():
+        await zip_log.write_buffered_samples()
+
+
 def _usage_total(summaries: list[EvalSampleSummary]) -> dict[str, ModelUsage]:
     total: dict[str, ModelUsage] = {}
     for summary in summaries:
@@ -289,9 +300,7 @@ class TaskLogWriter:
     async def _drain(self) -> None:
         """Move buffered samples into the recorder's temp zip (no write to the destination)."""
         self._undrained = 0
-        # EvalRecorder.data holds one ZipLogFile per eval; this recorder has only ours
-        for zip_log in self._recorder.data.values():
-            await zip_log.write_buffered_samples()
+        await drain_recorder(self._recorder)
 
     async def _flush_loop(self) -> None:
         while True:

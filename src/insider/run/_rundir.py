@@ -42,6 +42,11 @@ class RunDir:
         return self.root / "labels"
 
     @property
+    def scored(self) -> Path:
+        """Scored copies of the logs (Inspect scores from every scoring); never read back."""
+        return self.root / "scored"
+
+    @property
     def marker(self) -> Path:
         return self.root / MARKER
 
