@@ -420,13 +420,14 @@ def _print_headline(analysis: Analysis) -> None:
 
 
 def _decided_by(analysis: Analysis, label: str, basis: str, judged: int) -> str:
-    """What a figure rests on: evidence, or the judge and how well it was validated."""
+    """What a figure rests on: evidence alone, or a judge too and how well it was validated."""
     if basis == "evidence" or not judged:
         return "evidence"
-    why = analysis.trust.label(label)[1] if analysis.trust else ""
+    record = analysis.trust.validation if analysis.trust else None
+    kappa = record.labels[label].kappa if record and label in record.labels else None
     if basis == "validated judge":
-        return f"evidence + judge ({judged} verdicts; validated, {why})"
-    return f"evidence + UNVALIDATED judge ({judged} verdicts): not a finding"
+        return "validated judge" + (f", kappa {kappa:.2f}" if kappa is not None else "")
+    return "UNVALIDATED judge: not a finding"
 
 
 def _print_not_findings(analysis: Analysis) -> None:
