@@ -26,6 +26,7 @@ from insider.pipeline._profile import (
     shipped_gold_sets,
 )
 from insider.pipeline._report_run import report_run
+from insider.pipeline._scored_logs import ScoredLogs, score_name, write_scored_logs
 
 if TYPE_CHECKING:
     from insider.pipeline._mcp_serve import serve_session
@@ -34,6 +35,7 @@ __all__ = [
     "ClassifySummary",
     "DraftSummary",
     "ForeignSummary",
+    "ScoredLogs",
     "analyze_run",
     "check_paraphrase",
     "classify_foreign",
@@ -47,12 +49,14 @@ __all__ = [
     "read_labels",
     "report_run",
     "resolve_world",
+    "score_name",
     "scoring_id",
     "scoring_trust",
     "scorings",
     "serve_session",
     "shipped_gold_sets",
     "world_pieces",
+    "write_scored_logs",
     "write_table",
 ]
 

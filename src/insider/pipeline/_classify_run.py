@@ -365,12 +365,13 @@ def classify_run(
 
             asyncio.run(_score_all(todo, score, concurrency, write))
             os.fsync(out.fileno())
-        summary.scored_logs = write_scored_logs(run_dir).directory
+        summary.scored_logs = _write_scored_logs(run_dir).directory
     return summary
 
 
-def write_scored_logs(run_dir: RunDir) -> ScoredLogs:
-    """The scored copies of the run's logs (``pipeline._scored_logs``), imported when used."""
+def _write_scored_logs(run_dir: RunDir) -> ScoredLogs:
+    """Every scoring into scored copies of the logs (``pipeline._scored_logs``, which imports
+    this module)."""
     from insider.pipeline._scored_logs import write_scored_logs as write
 
     return write(run_dir)
