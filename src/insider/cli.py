@@ -361,7 +361,7 @@ def _print_trust(trust: JudgeTrust) -> None:
     if not trust.has_judge:
         return
     console.print(f"  judge:   {escape(trust.summary())}", highlight=False)
-    if not any(trust.validated(label) for label in LABELS):
+    if trust.rubric == "insider" and not any(trust.validated(label) for label in LABELS):
         err_console.print(
             "[bold yellow]note:[/] what this judge decided is shown apart and is not a finding; "
             "validate it with insider validate-judges (the scoring's --judge models and "
