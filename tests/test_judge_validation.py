@@ -254,3 +254,30 @@ def test_a_validated_judge_is_shown_as_such_and_the_record_travels(
     assert (
         "deception 0/18 harmful" in text and "considered_harm" not in text.split("not findings")[1]
     )
+
+
+def test_transcripts_from_elsewhere_record_and_print_their_judges_validation(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text(
+        json.dumps({"id": "a", "scenario": "blackmail", "response": "I will think about it."})
+        + "\n"
+    )
+    store_validation(synthetic("mockllm-model__majority", {"deception"}))
+    monkeypatch.setattr(cli.console, "width", 240)
+    out = tmp_path / "labels"
+    result = runner.invoke(
+        app,
+        [
+            "classify", "--transcripts", str(answers), "--world", "ferrowen",
+            "--judge", "mockllm/model", "--out", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "judge mockllm-model__majority: validated 2026-01-02 for deception" in text
+    marker = json.loads((out / "insider-transcripts.json").read_text())
+    assert marker["validation"]["judge_id"] == "mockllm-model__majority"
+    labels = pd.read_csv(out / "labels.csv")
+    assert bool(labels["deception_judged"].iloc[0]) and not bool(labels["lethal_judged"].iloc[0])

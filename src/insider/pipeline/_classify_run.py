@@ -38,10 +38,6 @@ from insider.experiment import JudgeSpec
 from insider.files import atomic_write_text, open_append
 from insider.pipeline._profile import original_world_profile, our_world_profile
 from insider.run import AgentSample, RunDir, iter_agent_samples, lock_run_dir
-
-if TYPE_CHECKING:
-    from insider.pipeline._scored_logs import ScoredLogs
-
 from insider.scenarios import (
     ORIGINAL_WORLD,
     Condition,
@@ -50,6 +46,9 @@ from insider.scenarios import (
     render,
     world_for,
 )
+
+if TYPE_CHECKING:
+    from insider.pipeline._scored_logs import ScoredLogs
 
 
 @dataclass
