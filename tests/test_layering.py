@@ -51,6 +51,7 @@ PRIVATE_EXCEPTIONS = {
 # Tests that check a private module's own behaviour, and the private modules each may import.
 TEST_INTERNALS: dict[str, set[str]] = {
     "test_agentic_env.py": {"insider.environment._script"},
+    "test_batches.py": {"insider.run._batches"},
     "test_classify_rules.py": {"insider.classify._rules"},
     "test_engine.py": {
         "insider.run._engine_log",

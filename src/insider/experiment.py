@@ -22,17 +22,19 @@ from pydantic import (
 
 from insider.errors import ConfigError, describe_validation_error
 from insider.files import read_yaml_mapping
-from insider.scenarios import ORIGINAL_WORLD, Condition, ConditionGrid
+from insider.scenarios import LABELS, ORIGINAL_WORLD, Condition, ConditionGrid
 
 __all__ = [
     "AgentSpec",
     "AgenticSpec",
+    "BatchSpec",
     "CommandAgentSpec",
     "ContrastSpec",
     "ExperimentConfig",
     "JudgeSpec",
     "ModelSpec",
     "PythonAgentSpec",
+    "check_labels",
     "load_experiment",
     "load_experiment_file",
 ]
@@ -137,6 +139,50 @@ AgentSpec = Annotated[
 ]
 
 
+class BatchSpec(BaseModel):
+    """How a model's calls go through its provider's batch API (Inspect's batcher settings).
+
+    ``batch: true`` takes Inspect's defaults; a mapping sets them. A batch costs about half
+    of the same calls made one by one, and its answers come back within the provider's window
+    (up to 24 h), not in seconds.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: int | None = Field(default=None, ge=1, description="Requests per batch (at least)")
+    max_size: int | None = Field(default=None, ge=1, description="Requests per batch (at most)")
+    send_delay: float | None = Field(
+        default=None, gt=0, le=86_400, description="Seconds before a partial batch is sent"
+    )
+    tick: float | None = Field(
+        default=None, gt=0, le=3_600, description="Seconds between checks on batches in flight"
+    )
+    max_batches: int | None = Field(default=None, ge=1, description="Batches in flight at once")
+
+
+def _batch_setting(value: Any) -> Any:
+    """``batch: true`` is a BatchSpec with Inspect's defaults; ``false`` (or absent) is None."""
+    if value is True:
+        return BatchSpec()
+    if value is False or value is None:
+        return None
+    return value
+
+
+BATCH_PROVIDERS = ("openai", "anthropic")
+"""Providers whose batches a rerun can re-attach to (``insider.run``'s resumable batches)."""
+
+
+def _check_batch_provider(model: str, batch: BatchSpec | None) -> None:
+    provider = model.split("/", 1)[0]
+    if batch is not None and provider not in BATCH_PROVIDERS:
+        raise ValueError(
+            f"batch: {provider!r} models cannot batch with a safe resume; batching works for "
+            f"{', '.join(p + '/...' for p in BATCH_PROVIDERS)} models (for an OpenAI-compatible "
+            "server, name it openai/<model> with base_url)"
+        )
+
+
 class ModelSpec(BaseModel):
     """One model under test: an Inspect model string plus generation settings.
 
@@ -159,6 +205,15 @@ class ModelSpec(BaseModel):
     seed: int | None = None
     timeout: int | None = Field(default=None, ge=1, description="Seconds per model call")
     max_retries: int | None = Field(default=None, ge=0)
+    batch: BatchSpec | None = Field(
+        default=None, description="true, or batcher settings: use the provider's batch API"
+    )
+    cache_prompt: Literal["auto"] | bool = Field(
+        default="auto",
+        description="Provider prompt caching: auto (the provider's default), true or false",
+    )
+
+    _batch_value = field_validator("batch", mode="before")(_batch_setting)
 
     @model_validator(mode="before")
     @classmethod
@@ -202,6 +257,13 @@ class ModelSpec(BaseModel):
         return f"agent/{self.label}" if self.agent is not None else self.model
 
     @model_validator(mode="after")
+    def _batch_needs_a_batching_provider(self) -> ModelSpec:
+        if self.batch is not None and self.agent is not None:
+            raise ValueError("batch: an agent's calls cannot be batched (remove batch)")
+        _check_batch_provider(self.model, self.batch)
+        return self
+
+    @model_validator(mode="after")
     def _python_agent_model(self) -> ModelSpec:
         if isinstance(self.agent, PythonAgentSpec):
             if self.model.startswith("agent/"):
@@ -230,6 +292,16 @@ class JudgeSpec(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1)
     max_connections: int = Field(default=10, ge=1, le=10_000)
+    batch: BatchSpec | None = Field(
+        default=None, description="true, or batcher settings: use the provider's batch API"
+    )
+
+    _batch_value = field_validator("batch", mode="before")(_batch_setting)
+
+    @model_validator(mode="after")
+    def _batch_needs_a_batching_provider(self) -> JudgeSpec:
+        _check_batch_provider(self.model, self.batch)
+        return self
 
 
 class ContrastSpec(BaseModel):
@@ -276,6 +348,18 @@ class ExperimentConfig(BaseModel):
     conditions: ConditionGrid = Field(default_factory=ConditionGrid)
     contrasts: list[ContrastSpec] = Field(default_factory=list)
     agentic: AgenticSpec = Field(default_factory=AgenticSpec)
+    labels: list[str] | None = Field(
+        default=None,
+        description="The labels judges decide (default: all); the others are 'not requested'",
+    )
+    max_cost_usd: float | None = Field(
+        default=None, gt=0, description="Budget: no new call once the projected spend reaches it"
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _known_labels(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else check_labels(value)
 
     @field_validator("id")
     @classmethod
@@ -296,8 +380,30 @@ class ExperimentConfig(BaseModel):
             raise ValueError(f"models: agent labels must differ; repeated: {repeated}")
         return self
 
+    @model_validator(mode="after")
+    def _batch_is_single_turn(self) -> ExperimentConfig:
+        batched = [spec.model for spec in self.models if spec.batch is not None]
+        if batched and self.mode != "single_turn":
+            raise ValueError(
+                f"models: batch works in mode single_turn (a multi-turn episode waits on every "
+                f"turn); remove batch from {', '.join(batched)}"
+            )
+        return self
+
     def expand(self) -> list[Condition]:
         return self.conditions.expand()
+
+
+def check_labels(labels: list[str]) -> list[str]:
+    """The labels, if each is known and given once (in the order of ``LABELS``)."""
+    unknown = [label for label in labels if label not in LABELS]
+    if unknown:
+        raise ValueError(f"unknown label(s) {', '.join(unknown)}; allowed: {', '.join(LABELS)}")
+    if not labels:
+        raise ValueError(f"give at least one label; allowed: {', '.join(LABELS)}")
+    if len(set(labels)) != len(labels):
+        raise ValueError("each label once, please")
+    return [label for label in LABELS if label in labels]
 
 
 def load_experiment(path: Path) -> ExperimentConfig:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -42,6 +43,15 @@ from shortuuid import uuid
 from insider.experiment import ExperimentConfig, ModelSpec
 from insider.failures import describe_failure
 from insider.redact import redact_url, redact_urls_in_text
+from insider.run._batches import (
+    BATCH_IN_FLIGHT,
+    BatchLedger,
+    ResumableBatches,
+    batch_key,
+    ledger_path,
+    quiet_batch_log,
+    resumable_batches,
+)
 from insider.run._engine_log import (
     FlushPolicy,
     LogOutcome,
@@ -96,9 +106,18 @@ class PromptCache:
 
 
 def pending_samples(
-    config: ExperimentConfig, conditions: list[Condition], skip: frozenset[str], cache: PromptCache
+    config: ExperimentConfig,
+    conditions: list[Condition],
+    skip: frozenset[str],
+    cache: PromptCache,
+    batched: bool = False,
 ) -> Iterator[PendingSample]:
-    """The samples not in ``skip``, in grid order, rendered only when reached."""
+    """The samples not in ``skip``, in grid order, rendered only when reached.
+
+    ``batched`` samples say so in their metadata (``batch: true``): they are priced with the
+    provider's batch discount.
+    """
+    extra = {"batch": True} if batched else {}
     for condition in conditions:
         indices = [i for i in range(config.samples) if sample_id(condition, i) not in skip]
         if not indices:
@@ -108,7 +127,12 @@ def pending_samples(
             yield PendingSample(
                 id=sample_id(condition, index),
                 input=messages,
-                metadata={**metadata, "sample_index": index, "experiment_id": config.id},
+                metadata={
+                    **metadata,
+                    "sample_index": index,
+                    "experiment_id": config.id,
+                    **extra,
+                },
             )
 
 
@@ -176,6 +200,7 @@ def _eval_error(exc: Exception) -> EvalError:
 async def run_sample(model: Model, item: PendingSample, seed: int | None) -> EvalSample:
     """One model call; a call that still fails after Inspect's retries gives an error record."""
     token = current_sample_id.set(item.id)
+    key_token = batch_key.set(item.id)
     started = datetime.now(UTC)
     clock = time.monotonic()
     config = GenerateConfig(seed=None if seed is None else derived_seed(seed, item.id))
@@ -185,6 +210,7 @@ async def run_sample(model: Model, item: PendingSample, seed: int | None) -> Eva
     except Exception as exc:  # recorded on the sample; a rerun retries it
         output, error = ModelOutput(model=str(model)), _eval_error(exc)
     finally:
+        batch_key.reset(key_token)
         current_sample_id.reset(token)
     elapsed = round(time.monotonic() - clock, 3)
     answered = error is None and bool(output.choices)
@@ -304,13 +330,16 @@ async def _run_model(
     total = len(job.sample_ids)
     bar = progress.add_model(spec.display_name, total, total - job.pending)
     model = open_model(spec)
+    batcher = await batch_resumably(model, job, log_dir) if spec.batch else None
     streak = FailureStreak(streak_window(spec.max_connections))
-    samples = streak.guard(pending_samples(config, conditions, job.skip, cache))
+    samples = streak.guard(
+        pending_samples(config, conditions, job.skip, cache, batched=spec.batch is not None)
+    )
     writer = task_log_writer(config, job, model, log_dir, policy)
     for sample in job.recovered:
         writer.add(sample)
     sink = StreakSink(writer, streak)
-    workers = min(spec.max_connections, job.pending)
+    workers = min(BATCH_IN_FLIGHT if spec.batch else spec.max_connections, job.pending)
     try:
         async with model, asyncio.TaskGroup() as group:
             group.create_task(writer.run())
@@ -319,12 +348,34 @@ async def _run_model(
     except BaseException as exc:
         await finish_on_exit(writer, exc)
         raise
+    finally:
+        if batcher is not None:
+            batcher.close_streams()
     outcome = await writer.finish("success")
+    if outcome.status == "success":
+        BatchLedger(ledger_path(log_dir, job.task)).remove()  # every batch is collected
     if streak.tripped is not None:
         outcome.stopped = stop_message(
             spec.display_name, shown_base_url(model), streak.tripped, streak.window
         )
     return outcome
+
+
+async def batch_resumably(model: Model, job: ModelJob, log_dir: Path) -> ResumableBatches:
+    """The model's batcher, resumable: the batches a killed run left pending are waited for.
+
+    A pending sample whose last record (an error) came after its batch was created has had
+    that batch's answer; it joins a new batch instead.
+    """
+    quiet_batch_log(_say)
+    errored_at = job.prior.errored_at if job.prior else {}
+    wanted = {sample: errored_at.get(sample) for sample in job.sample_ids if sample not in job.skip}
+    ledger = BatchLedger(ledger_path(log_dir, job.task))
+    return await resumable_batches(model, ledger, wanted)
+
+
+def _say(text: str) -> None:
+    print(f"insider run: {text}", file=sys.stderr, flush=True)
 
 
 class StreakSink:

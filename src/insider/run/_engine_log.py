@@ -83,6 +83,8 @@ class PriorLog:
     status: EvalStatus
     finished: frozenset[str]
     errored: frozenset[str]
+    errored_at: dict[str, datetime] = field(default_factory=dict)
+    """When each errored sample's record was made (a batch created before gave that answer)."""
 
 
 @dataclass
@@ -104,7 +106,14 @@ def read_prior_log(path: Path) -> PriorLog:
     summaries = read_eval_log_sample_summaries(str(path))
     errored = {str(s.id) for s in summaries if s.error is not None}
     finished = {str(s.id) for s in summaries} - errored
-    return PriorLog(path, header.eval, header.status, frozenset(finished), frozenset(errored))
+    errored_at = {
+        str(s.id): datetime.fromisoformat(s.completed_at)
+        for s in summaries
+        if s.error is not None and s.completed_at
+    }
+    return PriorLog(
+        path, header.eval, header.status, frozenset(finished), frozenset(errored), errored_at
+    )
 
 
 def _revision() -> EvalRevision | None:

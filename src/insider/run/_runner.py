@@ -149,6 +149,12 @@ def run_experiment(
     """
     if processes > 1 and not hasattr(os, "fork"):
         raise ConfigError("worker processes need os.fork, which this platform lacks")
+    batched = [spec.display_name for spec in config.models if spec.batch is not None]
+    if processes > 1 and batched:
+        raise ConfigError(
+            f"--processes {processes}: batched models ({', '.join(batched)}) run in one "
+            "process (a batch is a few HTTP calls, not CPU work); use --processes 1"
+        )
     if check:
         check_models(config)
     with lock_run_dir(run_dir.root):

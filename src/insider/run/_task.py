@@ -12,10 +12,16 @@ from typing import Any
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, get_model
+from inspect_ai.model import (
+    BatchConfig,
+    ChatMessageSystem,
+    ChatMessageUser,
+    GenerateConfig,
+    get_model,
+)
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from insider.experiment import ExperimentConfig, ModelSpec
+from insider.experiment import BatchSpec, ExperimentConfig, ModelSpec
 from insider.redact import loggable_args, redact_command_line, redact_url
 from insider.scenarios import RenderedPrompt, derived_seed, sample_id
 
@@ -44,9 +50,15 @@ def build_samples(
 
 
 def generate_config(spec: ModelSpec) -> GenerateConfig:
-    """The per-model generation settings of the experiment file."""
+    """The per-model generation settings of the experiment file.
+
+    A batched model has no connection limit of its own: Inspect then keeps up to 10,000 calls
+    waiting on its batches.
+    """
     return GenerateConfig(
-        max_connections=spec.max_connections,
+        max_connections=None if spec.batch else spec.max_connections,
+        batch=batch_config(spec.batch),
+        cache_prompt=spec.cache_prompt,
         temperature=spec.temperature,
         max_tokens=spec.max_tokens,
         reasoning_effort=spec.reasoning_effort,
@@ -54,6 +66,11 @@ def generate_config(spec: ModelSpec) -> GenerateConfig:
         timeout=spec.timeout,
         max_retries=spec.max_retries,
     )
+
+
+def batch_config(batch: BatchSpec | None) -> BatchConfig | None:
+    """Inspect's batcher settings for a model's (or judge's) ``batch:``."""
+    return None if batch is None else BatchConfig(**batch.model_dump())
 
 
 @solver

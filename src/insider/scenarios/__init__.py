@@ -6,6 +6,7 @@ from insider.scenarios._addresses import (
     parse_addresses,
     parse_recipients,
 )
+from insider.scenarios._behaviours import LABELS
 from insider.scenarios._codes import code_matches, holds_code, normalise_code
 from insider.scenarios._conditions import (
     GOAL_PAIRS,
@@ -66,6 +67,7 @@ __all__ = [
     "GOAL_PAIRS",
     "GOAL_TYPES",
     "GOAL_VALUES",
+    "LABELS",
     "LEVERAGE_ROLES",
     "ORIGINAL_WORLD",
     "REQUIRED_ROLES",

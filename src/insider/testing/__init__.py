@@ -9,6 +9,7 @@ latency, and fails chosen calls (429, 500, 503, timeouts, broken JSON). Inspect 
 `scripted_judge(script)` is a `mockllm` judge model whose answer is `script(prompt, labels)`.
 """
 
+from insider.testing._batches import BatchSettings
 from insider.testing._config import (
     Answer,
     Answerer,
@@ -29,6 +30,7 @@ from insider.testing._stats import ServerStats
 __all__ = [
     "Answer",
     "Answerer",
+    "BatchSettings",
     "ChatRequest",
     "ChatTurn",
     "FakeModelServer",

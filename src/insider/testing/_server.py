@@ -1,8 +1,9 @@
 """`FakeModelServer`: a local OpenAI-compatible chat server that injects faults on purpose.
 
-It answers `POST /v1/chat/completions` (non-streaming) and `GET /v1/models` on 127.0.0.1 or
-::1 only, from a background thread with its own asyncio event loop, so synchronous tests and
-async code can both talk to it. Hundreds of concurrent slow calls cost one task each.
+It answers `POST /v1/chat/completions` (non-streaming), `GET /v1/models` and the Batch API
+(`/v1/files`, `/v1/batches`: `insider.testing._batches`) on 127.0.0.1 or ::1 only, from a
+background thread with its own asyncio event loop, so synchronous tests and async code can
+both talk to it. Hundreds of concurrent slow calls cost one task each.
 
 Reaching it
 -----------
@@ -31,6 +32,13 @@ Sample identity
 Calls are counted per sample. Put `[sample:ID]` anywhere in a prompt; without a marker the id
 is `prompt-` plus a hash of the first user message.
 
+Batches and prompt caching
+--------------------------
+Inspect batches only through a provider with a batcher, such as `openai/test-model` with
+`base_url=server.base_url` (not `openai-api/...`). A batch completes `BatchSettings
+.completion_delay_s` after it was created. With `prompt_caching=True` the usage of each answer
+reports the prompt's longest prefix seen before as cached tokens (`PromptPrefixes`).
+
 Limits
 ------
 The server stops itself after `ServerLimits.max_requests` chat calls or
@@ -45,6 +53,7 @@ import threading
 from collections.abc import Sequence
 from types import TracebackType
 
+from insider.testing._batches import BatchSettings
 from insider.testing._config import (
     Answer,
     Answerer,
@@ -105,6 +114,8 @@ class FakeModelServer:
         models: Sequence[str] = ("test-model",),
         seed: int = 0,
         limits: ServerLimits | None = None,
+        batches: BatchSettings | None = None,
+        prompt_caching: bool = False,
     ) -> None:
         self.host = check_loopback(host)
         if not 0 <= port <= 65535:
@@ -118,6 +129,8 @@ class FakeModelServer:
             models=tuple(models),
             seed=seed,
             limits=limits,
+            batches=batches or BatchSettings(),
+            prompt_caching=prompt_caching,
         )
         self._recorder = StatsRecorder(limits.max_requests)
         self._port: int | None = None

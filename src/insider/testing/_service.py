@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from insider.testing._batches import BatchService, BatchSettings
 from insider.testing._config import (
     Answerer,
     ChatRequest,
@@ -22,6 +23,7 @@ from insider.testing._config import (
 from insider.testing._http import HttpError, HttpRequest, read_request, render_response
 from insider.testing._stats import StatsRecorder
 from insider.testing._wire import (
+    PromptPrefixes,
     chat_turns,
     completion_body,
     decode_json_object,
@@ -53,6 +55,9 @@ class Behaviour:
     models: tuple[str, ...]
     seed: int
     limits: ServerLimits
+    batches: BatchSettings = field(default_factory=BatchSettings)
+    prompt_caching: bool = False
+    """Report prompt prefixes seen before as cached tokens (`PromptPrefixes`)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class Reply:
     body: bytes | None
     keep_alive: bool = True
     headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "application/json"
 
 
 HANG_UP = Reply(status=0, body=None, keep_alive=False)
@@ -82,6 +88,8 @@ class ChatService:
         self._recorder = recorder
         self._request_stop = request_stop
         self._connections: set[asyncio.Task[None]] = set()
+        self._prefixes = PromptPrefixes() if behaviour.prompt_caching else None
+        self._batches = BatchService(behaviour.batches, recorder.batch_request)
 
     async def serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -132,6 +140,8 @@ class ChatService:
                 return
 
     async def _route(self, request: HttpRequest, reader: asyncio.StreamReader) -> Reply:
+        if self._batches.handles(request.path):
+            return self._batch_route(request)
         routes = {"/v1/chat/completions": "POST", "/v1/models": "GET"}
         if request.path not in routes:
             return error_reply(HttpError(404, f"no route {request.path}"), request.keep_alive)
@@ -145,6 +155,31 @@ class ChatService:
         except HttpError as err:
             self._recorder.rejection()
             return error_reply(err, request.keep_alive)
+
+    def _batch_route(self, request: HttpRequest) -> Reply:
+        """The Batch API's files and batches (answered at once; batches complete later)."""
+        try:
+            status, body, content_type = self._batches.route(
+                request.method, request.path, request.headers, request.body, self._batch_answer
+            )
+        except HttpError as err:
+            self._recorder.rejection()
+            return error_reply(err, request.keep_alive)
+        if request.method == "POST" and request.path == "/v1/batches":
+            self._recorder.batch_created()
+        return Reply(status, body, request.keep_alive, content_type=content_type)
+
+    def _batch_answer(self, chat: ChatRequest) -> dict[str, Any]:
+        """One request line of a batch, answered like a chat call (no latency, no faults)."""
+        answer = self._behaviour.answerer(chat)
+        return completion_body(chat, answer, self._cached_tokens(chat))
+
+    def _cached_tokens(self, chat: ChatRequest) -> int:
+        if self._prefixes is None:
+            return 0
+        cached = self._prefixes.cached_tokens(chat.turns)
+        self._recorder.cached(cached)
+        return cached
 
     async def _chat(self, request: HttpRequest, reader: asyncio.StreamReader) -> Reply:
         payload = decode_json_object(request.body)
@@ -194,7 +229,7 @@ class ChatService:
             message = f"scripted answerer raised {type(err).__name__}: {err}"
             return Reply(500, error_body(message, "answerer_error"), keep_alive)
         self._recorder.success(chat.sample_id)
-        return json_reply(200, completion_body(chat, answer), keep_alive)
+        return json_reply(200, completion_body(chat, answer, self._cached_tokens(chat)), keep_alive)
 
     async def _fault_reply(
         self, fault: FaultKind, chat: ChatRequest, keep_alive: bool, reader: asyncio.StreamReader
@@ -232,7 +267,11 @@ async def send(writer: asyncio.StreamWriter, reply: Reply) -> None:
     headers = dict(reply.headers)
     writer.write(
         render_response(
-            reply.status, reply.body, keep_alive=reply.keep_alive, extra_headers=headers
+            reply.status,
+            reply.body,
+            keep_alive=reply.keep_alive,
+            content_type=reply.content_type,
+            extra_headers=headers,
         )
     )
     await writer.drain()

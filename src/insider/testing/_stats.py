@@ -29,6 +29,13 @@ class ServerStats:
     last_request_at: float | None = None
     in_flight: int = 0
     max_in_flight: int = 0
+    batches_created: int = 0
+    """Batches created through the Batch API (`POST /v1/batches`)."""
+    batch_requests: int = 0
+    """Request lines answered by completed batches."""
+    batch_requests_by_sample: dict[str, int] = field(default_factory=dict)
+    cached_prompt_tokens: int = 0
+    """Prompt tokens reported as read from the simulated prompt cache."""
     stopped_reason: str | None = None
     """Why the server stopped: "closed", "max_requests" or "max_lifetime"; None while up."""
 
@@ -40,6 +47,7 @@ class ServerStats:
             successes_by_sample=dict(self.successes_by_sample),
             faults_by_kind=dict(self.faults_by_kind),
             answerer_errors=list(self.answerer_errors),
+            batch_requests_by_sample=dict(self.batch_requests_by_sample),
         )
 
 
@@ -99,6 +107,21 @@ class StatsRecorder:
     def answerer_error(self, description: str) -> None:
         with self._lock:
             self._stats.answerer_errors.append(description)
+
+    def batch_created(self) -> None:
+        with self._lock:
+            self._stats.batches_created += 1
+
+    def batch_request(self, sample_id: str) -> None:
+        """A batch answered one request line of this sample."""
+        with self._lock:
+            self._stats.batch_requests += 1
+            by_sample = self._stats.batch_requests_by_sample
+            by_sample[sample_id] = by_sample.get(sample_id, 0) + 1
+
+    def cached(self, tokens: int) -> None:
+        with self._lock:
+            self._stats.cached_prompt_tokens += tokens
 
     def stopped(self, reason: str) -> None:
         """Record the first reason the server stopped for."""

@@ -103,8 +103,11 @@ def assistant_message(answer: Answer, call_id_prefix: str) -> dict[str, Any]:
     return {"role": "assistant", "content": answer.text or None, "tool_calls": calls}
 
 
-def completion_body(request: ChatRequest, answer: Answer) -> dict[str, Any]:
-    """A complete, valid `chat.completion` object answering `request`."""
+def completion_body(request: ChatRequest, answer: Answer, cached_tokens: int = 0) -> dict[str, Any]:
+    """A complete, valid `chat.completion` object answering `request`.
+
+    `cached_tokens` of the prompt are reported as read from the provider's prompt cache.
+    """
     completion_id = f"chatcmpl-{request.sample_id}-{request.call_index}"
     message = assistant_message(answer, call_id_prefix=f"call_{request.call_index}")
     answer_text = answer if isinstance(answer, str) else answer.text
@@ -128,6 +131,7 @@ def completion_body(request: ChatRequest, answer: Answer) -> dict[str, Any]:
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": min(cached_tokens, prompt_tokens)},
         },
     }
 
@@ -141,3 +145,31 @@ def models_body(models: Sequence[str]) -> dict[str, Any]:
     """The `GET /v1/models` listing."""
     data = [{"id": name, "object": "model", "created": 0, "owned_by": "insider"} for name in models]
     return {"object": "list", "data": data}
+
+
+class PromptPrefixes:
+    """A simulated prompt cache: the message-boundary prefixes the server has seen.
+
+    Like OpenAI's automatic caching, a prompt whose first messages were sent before reads
+    them from the cache: the longest seen prefix counts, rounded down to `granularity`
+    tokens, and only from `min_tokens` on. Tokens are words (`word_count`).
+    """
+
+    def __init__(self, min_tokens: int = 1024, granularity: int = 128) -> None:
+        self.min_tokens, self.granularity = min_tokens, granularity
+        self._seen: set[str] = set()
+
+    def cached_tokens(self, turns: Sequence[ChatTurn]) -> int:
+        """The prompt tokens this request reads from the cache; its prefixes are cached next."""
+        digest = hashlib.sha256()
+        prefixes: list[tuple[str, int]] = []
+        tokens = 0
+        for turn in turns:
+            digest.update(f"{turn.role}\0{turn.text}\0".encode())
+            tokens += word_count(turn.text)
+            prefixes.append((digest.hexdigest(), tokens))
+        hit = max((count for key, count in prefixes if key in self._seen), default=0)
+        self._seen.update(key for key, _ in prefixes)
+        if hit < self.min_tokens:
+            return 0
+        return hit // self.granularity * self.granularity
