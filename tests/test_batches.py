@@ -24,7 +24,7 @@ from insider.run import RunDir, iter_agent_samples, prepare_run_dir, run_experim
 from insider.run._batches import (
     BatchLedger,
     LedgerEntry,
-    _provider_batcher,
+    provider_batcher,
     ledger_path,
     pending_batches,
 )
@@ -83,10 +83,10 @@ def test_the_inspect_batcher_internals_insider_relies_on_are_there() -> None:
     assert {"id", "requests"} <= set(inspect.signature(Batch).parameters)
     for model in ("openai/gpt-4.1", "anthropic/claude-haiku-4-5"):
         api = get_model(model, api_key="x", config=GenerateConfig(batch=True), memoize=False)
-        batcher = _provider_batcher(api)
+        batcher = provider_batcher(api)
         assert isinstance(batcher, Batcher)
         assert batcher._inflight_batches == {} and batcher._is_batch_worker_running is False
-    openai_batcher = _provider_batcher(
+    openai_batcher = provider_batcher(
         get_model("openai/gpt-4.1", api_key="x", config=GenerateConfig(batch=True), memoize=False)
     )
     assert openai_batcher._openai_client is not None  # the batch lookup lists through it

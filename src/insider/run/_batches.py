@@ -310,7 +310,7 @@ class ResumableBatches:
 _MARK = "_insider_resumable"
 
 
-def _provider_batcher(model: Model) -> Any:
+def provider_batcher(model: Model) -> Any:
     """The batcher the model's provider uses for its single-turn calls, created now."""
     from inspect_ai.model._generate_config import normalized_batch_config
 
@@ -349,7 +349,7 @@ async def resumable_batches(
 
     Call it before the model's first call (the provider would build its own batcher then).
     """
-    batcher = _provider_batcher(model)
+    batcher = provider_batcher(model)
     resumable = getattr(batcher, _MARK, None) or ResumableBatches(batcher, ledger)
     await resumable.reattach(pending_batches(ledger.entries(), wanted))
     return cast(ResumableBatches, resumable)
