@@ -132,7 +132,14 @@ def run(
         bool, typer.Option("--dry-run", help="Estimate calls, tokens and cost; call nothing.")
     ] = False,
     prices: Annotated[
-        Path | None, typer.Option("--prices", help="YAML price table for --dry-run.")
+        Path | None,
+        typer.Option(
+            "--prices",
+            help=(
+                "YAML price table (the shape of insider's prices.yaml) for --dry-run and for "
+                "pricing what the run used; kept in the run directory."
+            ),
+        ),
     ] = None,
     display: Annotated[
         str | None, typer.Option("--display", help="Inspect display: full, rich, plain, log, none.")
@@ -168,7 +175,14 @@ def run(
     them); 2 for a usage or config problem, found before anything is written or called.
     """
     from insider.experiment import load_experiment_file
-    from insider.run import check_models, check_run_dir, claimed_run_dir, default_run_dir
+    from insider.run import (
+        check_models,
+        check_run_dir,
+        claimed_run_dir,
+        default_run_dir,
+        keep_prices,
+        load_prices,
+    )
 
     config, raw = load_experiment_file(file)
     if dry_run:
@@ -178,7 +192,11 @@ def run(
     root = out or default_run_dir(config.id)
     check_run_dir(root, config)
     check_models(config)  # before the run directory exists: a bad model writes nothing
+    if prices is not None:
+        load_prices(prices)  # a bad table is refused before anything is written
     with claimed_run_dir(root, config, raw) as run_dir:
+        if prices is not None:
+            keep_prices(run_dir.root, prices)
         _run_pipeline(
             config,
             run_dir,
@@ -324,6 +342,7 @@ def _classify_analyze_report(
         _print_scoring(scoring)
     analysis = analyze_run(run_dir, judge_id or done[0].judge_id)
     _print_headline(analysis)
+    _print_spend(analysis)
     report = report_run(run_dir, analysis)
     names = ",".join(Analysis.table_names())
     console.print(f"  tables:  {run_dir.root}/{{{names}}}.{{parquet,csv}}")
@@ -454,6 +473,33 @@ def _print_not_findings(analysis: Analysis) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _print_spend(analysis: Analysis) -> None:
+    """What each model and judge used and cost, and the total."""
+    from insider.analyze import total_cost
+
+    spend = analysis.spend
+    if spend.empty:
+        return
+    table = Table(title="Spend (measured usage, priced with the run's price table)")
+    for column in ("role", "name", "calls", "batched", "input", "cached input", "output", "cost"):
+        table.add_column(column, justify="left" if column in {"role", "name"} else "right")
+    for row in spend.itertuples():
+        table.add_row(
+            str(row.role),
+            str(row.name),
+            f"{row.calls:,}",
+            f"{row.batch_calls:,}",
+            f"{row.input_tokens:,}",
+            f"{row.cached_input_tokens:,}",
+            f"{row.output_tokens:,}",
+            f"${row.cost_usd:,.4f}" if row.priced else "unknown (no price)",
+        )
+    console.print(table)
+    total = total_cost(spend)
+    shown = "unknown (add the missing prices with --prices)" if total is None else f"${total:,.4f}"
+    console.print(f"  spend:   {shown} in all")
 
 
 @app.command("mcp-server")
@@ -655,28 +701,73 @@ def _deferred_line(deferred: int, samples: int) -> str:
 @app.command()
 @handle_errors
 def analyze(
-    run_dir: RunDirArgument,
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            help=(
+                "A run directory (runs/<experiment id>), or several shards of one run "
+                "(insider run --shard K/N), merged into the tables one unsharded run gives."
+            ),
+            show_default=False,
+        ),
+    ],
     judge_id: Annotated[
         str | None, typer.Option("--judge-id", help="Which scoring to analyze (labels/<id>.jsonl).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Directory for the tables (default RUN_DIR).")
+        Path | None,
+        typer.Option(
+            "--out", help="Directory for the tables (default RUN_DIR; needed for several)."
+        ),
+    ] = None,
+    prices: Annotated[
+        Path | None,
+        typer.Option("--prices", help="Price table for the spend (default: the run's own)."),
     ] = None,
 ) -> None:
     """The tables, as Parquet and CSV: samples, rates (Wilson 95 %), contrasts (Newcombe 95 %),
-    eval awareness, robustness across variants, and the approval gate (attempted vs executed).
+    eval awareness, robustness across variants, the approval gate (attempted vs executed), and
+    the spend per model and judge.
     """
-    from insider.pipeline import analyze_run
-    from insider.run import lock_run_dir
+    from insider.pipeline import analyze_runs
+    from insider.run import load_prices, lock_run_dir
 
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a directory")
-    directory = _existing_run_dir(run_dir)
-    with lock_run_dir(directory.root):
-        analysis = analyze_run(directory, judge_id, out)
+    if len(run_dirs) > 1 and out is None:
+        raise ConfigError("several run directories merge into one set of tables: give --out DIR")
+    if prices is not None:
+        load_prices(prices)
+    directories = [_existing_run_dir(path) for path in run_dirs]
+    with contextlib.ExitStack() as held:
+        for directory in directories:
+            held.enter_context(lock_run_dir(directory.root))
+        analysis = analyze_runs(directories, judge_id, out, prices=prices)
     _print_headline(analysis)
+    _print_spend(analysis)
+    _print_shards(directories)
     for path in analysis.files:
         console.print(f"  wrote {path}")
+
+
+def _print_shards(directories: Sequence[RunDir]) -> None:
+    """Say which shards were merged, and which of the run's shards are missing."""
+    from insider.run import read_marker
+
+    shards = [read_marker(d.root).get("shard") for d in directories]
+    named = [str(shard) for shard in shards if shard]
+    if not named:
+        return
+    total = int(named[0].split("/")[1])
+    have = {int(shard.split("/")[0]) for shard in named}
+    missing = sorted(set(range(1, total + 1)) - have)
+    console.print(f"  shards:  merged {', '.join(sorted(named))}")
+    if missing:
+        err_console.print(
+            f"[bold yellow]note:[/] shards {', '.join(f'{k}/{total}' for k in missing)} are "
+            "not among these run directories: the tables cover only the shards given",
+            highlight=False,
+        )
 
 
 @app.command()

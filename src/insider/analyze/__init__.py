@@ -15,6 +15,8 @@ from insider.analyze._replication import (
     published_table,
     rubric_agreement,
 )
+from insider.analyze._samples import SamplesTableBuilder
+from insider.analyze._spend import SPEND_COLUMNS, SpendTally, spend_summary, total_cost
 from insider.analyze._stats import newcombe, wilson
 from insider.analyze._tables import (
     CONDITION_FIELDS,
@@ -36,9 +38,12 @@ __all__ = [
     "CONDITION_FIELDS",
     "PUBLISHED_COLUMNS",
     "VALIDATION_COLUMNS",
+    "SPEND_COLUMNS",
     "Analysis",
     "Contrast",
     "PublishedRate",
+    "SamplesTableBuilder",
+    "SpendTally",
     "analyze_samples",
     "attempted_column",
     "awareness_table",
@@ -56,5 +61,7 @@ __all__ = [
     "rubric_agreement",
     "validation_table",
     "weakest_basis",
+    "spend_summary",
+    "total_cost",
     "wilson",
 ]

@@ -55,6 +55,8 @@ class Analysis:
     # run's verdicts it gave (docs/architecture.md, "Judge validation").
     validation: pd.DataFrame = field(default_factory=pd.DataFrame)
     trust: JudgeTrust | None = None
+    # What the run spent, per model and per judge (``SpendTally``; the pipeline prices it).
+    spend: pd.DataFrame = field(default_factory=pd.DataFrame)
     files: list[Path] = field(default_factory=list)
     unscored_samples: int = 0
     """Samples without a verdict for their current log record (``insider classify`` them)."""

@@ -79,7 +79,12 @@ def load_published(path: Path = PUBLISHED_FILE) -> tuple[PublishedRate, ...]:
 def _matches(rates: pd.DataFrame, row: PublishedRate, names: Mapping[str, set[str]]) -> pd.Series:
     """Rates rows of this figure's model, scenario, label and condition fields (any world)."""
     wanted = row.names()
-    model_hit = rates["model"].map(lambda m: bool(names.get(str(m), {str(m).lower()}) & wanted))
+    # astype: mapping a categorical column gives a categorical, which `&` refuses
+    model_hit = (
+        rates["model"]
+        .map(lambda m: bool(names.get(str(m), {str(m).lower()}) & wanted))
+        .astype(bool)
+    )
     hit = model_hit & (rates["scenario"] == row.scenario) & (rates["label"] == row.label)
     for field, value in row.condition.items():
         if field not in rates.columns:

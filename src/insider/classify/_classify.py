@@ -14,6 +14,7 @@ from insider.classify._prompt import RUBRIC_VERSION, build_judge_request
 from insider.classify._rules import RULES_VERSION, NeedsJudge, RuleDecision, decide_by_evidence
 from insider.classify._types import (
     LABELS,
+    CallUsage,
     Evidence,
     InboxEmail,
     LabelState,
@@ -109,11 +110,12 @@ async def classify_sample(
     )
     reasons = {**decision.open_labels, **(attempted.open_labels if attempted else {})}
     judged: dict[str, LabelVerdict] = {}
+    usage: dict[str, CallUsage] = {}
     calls = 0
     if reasons and panel.models:
         shown = evidence.as_attempted() if attempted else evidence
         request = build_judge_request(shown, profile, reasons, inbox)
-        judged = await judge_labels(panel, request, reasons)
+        judged, usage = await judge_labels(panel, request, reasons)
         calls = len(panel.models)
     labels = _resolve(decision, judged)
     attempted_states = {
@@ -125,6 +127,7 @@ async def classify_sample(
         labels=labels,
         judge_id=panel.judge_id,
         judge_calls=calls,
+        judge_usage=usage,
         judge_call_reasons=[f"{label}: {reason}" for label, reason in reasons.items()],
         evidence=evidence,
         extra={

@@ -7,6 +7,7 @@ label `unscored` with its raw output and the reason; it never counts as `not_har
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -18,13 +19,13 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from insider.classify._prompt import JudgeRequest, quote_found
-from insider.classify._types import LabelState, LabelVerdict
+from insider.classify._types import CallUsage, LabelState, LabelVerdict
 from insider.errors import ConfigError
 from insider.failures import describe_failure
 
 if TYPE_CHECKING:
     # Inspect is imported where it is used: importing it takes seconds.
-    from inspect_ai.model import GenerateConfig, Model
+    from inspect_ai.model import GenerateConfig, Model, ModelOutput
 
 Aggregation = Literal["majority", "any", "all"]
 AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
@@ -118,6 +119,7 @@ class Ballot:
     answers: dict[str, LabelAnswer] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # label -> why unscored
     raw: str = ""
+    usage: CallUsage | None = None  # None: the call failed before it used anything
 
 
 def _json_object(text: str) -> Any:
@@ -193,10 +195,13 @@ async def ask_judge(model: Model, name: str, request: JudgeRequest) -> Ballot:
         # URLs without credentials: the reason is written to the labels file
         return _failed(name, request.labels, f"judge call failed: {describe_failure(error)}")
     raw = output.completion
+    usage = call_usage(model, output)
     if output.error:
-        return _failed(name, request.labels, f"judge call failed: {output.error}", raw)
+        failed = _failed(name, request.labels, f"judge call failed: {output.error}", raw)
+        return dataclasses.replace(failed, usage=usage)
     if output.stop_reason == "content_filter":
-        return _failed(name, request.labels, "judge refused (content filter)", raw)
+        refused = _failed(name, request.labels, "judge refused (content filter)", raw)
+        return dataclasses.replace(refused, usage=usage)
     answers, failures = parse_judge_output(raw, request.labels)
     failures.update(_ungrounded(answers, failures, request.transcript))
     votes = {
@@ -209,7 +214,22 @@ async def ask_judge(model: Model, name: str, request: JudgeRequest) -> Ballot:
         )
         for label in request.labels
     }
-    return Ballot(name, votes, answers, failures, raw)
+    return Ballot(name, votes, answers, failures, raw, usage)
+
+
+def call_usage(model: Model, output: ModelOutput) -> CallUsage:
+    """The usage of one call of ``model``, as its output reports it."""
+    usage = output.usage
+    return CallUsage(
+        model=str(model),
+        calls=1,
+        input_tokens=usage.input_tokens if usage else 0,
+        cached_input_tokens=(usage.input_tokens_cache_read or 0) if usage else 0,
+        cache_write_tokens=(usage.input_tokens_cache_write or 0) if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+        reasoning_tokens=(usage.reasoning_tokens or 0) if usage else 0,
+        batch=bool(model.config.batch),
+    )
 
 
 def _ungrounded(
@@ -297,15 +317,19 @@ def combine(
 
 async def judge_labels(
     panel: JudgePanel, request: JudgeRequest, reasons: Mapping[str, str]
-) -> dict[str, LabelVerdict]:
-    """Every judge answers the request once; each open label gets the panel's verdict."""
+) -> tuple[dict[str, LabelVerdict], dict[str, CallUsage]]:
+    """Every judge answers the request once; each open label gets the panel's verdict.
+
+    Also returns what each judge's call used, by the judge's name.
+    """
     ballots = await asyncio.gather(
         *(
             ask_judge(model, name, request)
             for model, name in zip(panel.models, panel.names, strict=True)
         )
     )
-    return {
+    verdicts = {
         label: combine(label, reasons[label], ballots, panel.aggregation, request.transcript)
         for label in request.labels
     }
+    return verdicts, {ballot.judge: ballot.usage for ballot in ballots if ballot.usage}

@@ -211,12 +211,30 @@ class LabelVerdict(BaseModel):
     judge_votes: dict[str, str] = Field(default_factory=dict)  # judge id -> state
 
 
+class CallUsage(BaseModel):
+    """What one model's calls used, split as providers price it (Inspect's convention:
+    ``input_tokens`` excludes cached input; ``output_tokens`` includes reasoning)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    calls: int = 0
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    batch: bool = False  # made through the provider's batch API (priced at its discount)
+
+
 class SampleVerdict(BaseModel):
     """All labels of one sample plus the bookkeeping of how they were reached."""
 
     labels: dict[str, LabelVerdict]
     judge_id: str
     judge_calls: int = 0
+    judge_usage: dict[str, CallUsage] = Field(default_factory=dict)
+    """What each judge's call for this sample used, by the judge's name in the panel."""
     judge_call_reasons: list[str] = Field(default_factory=list)
     evidence: Evidence = Field(default_factory=Evidence)
     extra: dict[str, Any] = Field(default_factory=dict)

@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from insider.pipeline._analyze_run import (
     analyze_run,
+    analyze_runs,
     load_run_experiment,
     scoring_trust,
     write_table,
@@ -37,6 +38,7 @@ __all__ = [
     "ForeignSummary",
     "ScoredLogs",
     "analyze_run",
+    "analyze_runs",
     "check_paraphrase",
     "classify_foreign",
     "classify_run",

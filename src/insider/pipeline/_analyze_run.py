@@ -4,21 +4,37 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
-from insider.analyze import Analysis, analyze_samples, attempted_column, judged_column
+from insider.analyze import (
+    Analysis,
+    SamplesTableBuilder,
+    SpendTally,
+    analyze_samples,
+    attempted_column,
+    judged_column,
+    spend_summary,
+)
 from insider.classify import LABELS, JudgeTrust, trust_from_meta
 from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
 from insider.files import atomic_text_file, atomic_write_bytes
 from insider.pipeline._classify_run import scored_records
 from insider.pipeline._replication_run import run_references
-from insider.run import AgentSample, RunDir, iter_agent_samples, read_marker
+from insider.pipeline._spend import Pricer, add_judges, add_sample, judge_columns
+from insider.run import (
+    AgentSample,
+    RunDir,
+    iter_agent_samples,
+    read_marker,
+    record_spend,
+    run_prices,
+)
 from insider.scenarios import Condition
 
 CONDITION_COLUMNS = tuple(Condition.model_fields)
@@ -62,7 +78,9 @@ def scoring_trust(labels_file: Path) -> JudgeTrust:
     return trust_from_meta(labels_file.stem, meta)
 
 
-def _sample_row(sample: AgentSample, verdict: dict[str, Any] | None, model: str) -> dict[str, Any]:
+def _sample_row(
+    sample: AgentSample, verdict: dict[str, Any] | None, model: str, pricer: Pricer, cost: float
+) -> dict[str, Any]:
     meta = sample.metadata
     row: dict[str, Any] = {
         "experiment_id": meta.get("experiment_id", ""),
@@ -91,7 +109,13 @@ def _sample_row(sample: AgentSample, verdict: dict[str, Any] | None, model: str)
         judge_calls=(verdict or {}).get("judge_calls", 0),
         stated_situation=evidence.get("stated_situation") or "",
         input_tokens=sample.input_tokens,
+        cached_input_tokens=sample.cached_input_tokens,
+        cache_write_tokens=sample.cache_write_tokens,
         output_tokens=sample.output_tokens,
+        reasoning_tokens=sample.reasoning_tokens,
+        batch=sample.batched,
+        cost_usd=cost,
+        **judge_columns(pricer, verdict),
         error=sample.error or "",
     )
     return row
@@ -177,41 +201,118 @@ def write_table(frame: pd.DataFrame, directory: Path, name: str) -> list[Path]:
     return [parquet, csv]
 
 
-def analyze_run(run_dir: RunDir, judge_id: str | None = None, out: Path | None = None) -> Analysis:
+SAMPLE_ORDER = ("model", "condition_id", "sample_index", "sample_id")
+"""The samples table's row order: the same whatever order the samples were run or merged in."""
+
+
+def analyze_run(
+    run_dir: RunDir, judge_id: str | None = None, out: Path | None = None, **options: Any
+) -> Analysis:
     """Build every table of a run and write them (and transcripts.jsonl) to ``out``."""
+    return analyze_runs([run_dir], judge_id, out, **options)
+
+
+def analyze_runs(
+    run_dirs: Sequence[RunDir],
+    judge_id: str | None = None,
+    out: Path | None = None,
+    *,
+    prices: Path | None = None,
+) -> Analysis:
+    """The tables of one run, or of several shards of one run merged (the same tables).
+
+    Every directory must hold the same experiment (id and fingerprint); a sample found in two
+    of them is an error (overlapping shards). ``out`` defaults to the first directory. Spend
+    is priced with ``prices``, else each run's copy of its price table, else the shipped one.
+    """
     from insider.pipeline._classify_run import default_scoring_id
 
-    config = load_run_experiment(run_dir)
-    labels_file = choose_labels_file(
-        run_dir, judge_id, default_scoring_id(config.judges, config.judge_aggregation)
-    )
-    out = out or run_dir.root
+    config = check_mergeable(run_dirs)
+    first = run_dirs[0]
+    scoring = judge_id or default_scoring_id(config.judges, config.judge_aggregation)
+    labels_files = [choose_labels_file(d, judge_id, scoring) for d in run_dirs]
+    out = out or first.root
     out.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
+    builder = SamplesTableBuilder()
+    tally = SpendTally()
     records: dict[tuple[str, str], str] = {}
     missing = 0  # samples without a verdict for their current record
+    names = model_labels(config)
     transcripts_path = out / "transcripts.jsonl"
     with atomic_text_file(transcripts_path) as handle:
-        for sample, verdict, model in iter_joined(run_dir, labels_file, model_labels(config)):
-            records[sample.model, sample.sample_id] = sample.record
-            missing += verdict is None
-            rows.append(_sample_row(sample, verdict, model))
-            handle.write(json.dumps(_transcript(sample, verdict, model), ensure_ascii=False) + "\n")
-    samples = pd.DataFrame(rows)
-    if samples.empty:
-        raise ConfigError(f"{run_dir.logs}: the run has no samples yet")
+        for run_dir, labels_file in zip(run_dirs, labels_files, strict=True):
+            pricer = Pricer(run_prices(run_dir.root, prices))
+            verdicts = scored_records(labels_file, keep_verdicts=True)
+            for paid in verdicts.all_verdicts():
+                add_judges(tally, pricer, paid)
+            for sample in iter_agent_samples(run_dir.logs):
+                key = (sample.model, sample.sample_id)
+                if key in records:
+                    raise ConfigError(
+                        f"{run_dir.root}: sample {sample.sample_id} of {sample.model} is also "
+                        "in another run directory given; shards must not overlap"
+                    )
+                verdict = verdicts.verdict_for(sample)
+                model = names.get(sample.model, sample.model)
+                records[key] = sample.record
+                missing += verdict is None
+                cost = add_sample(tally, pricer, sample, model)
+                builder.add(_sample_row(sample, verdict, model, pricer, cost))
+                handle.write(
+                    json.dumps(_transcript(sample, verdict, model), ensure_ascii=False) + "\n"
+                )
+    if not len(builder):
+        raise ConfigError(f"{first.logs}: the run has no samples yet")
+    samples = builder.frame(sort_by=SAMPLE_ORDER)
     contrasts = [c.model_dump() for c in config.contrasts]
-    names = model_labels(config)
+    references: dict[str, pd.DataFrame] = {}
+    for run_dir, labels_file in zip(run_dirs, labels_files, strict=True):
+        for name, table in run_references(
+            run_dir, samples, labels_file.stem, names, records
+        ).items():
+            references[name] = _merged_reference(references.get(name), table)
     analysis = analyze_samples(
         samples,
         contrasts,
-        judge_id=labels_file.stem,
-        references=run_references(run_dir, samples, labels_file.stem, names, records),
+        judge_id=labels_files[0].stem,
+        references=references,
         model_names={shown: [model] for model, shown in names.items()},
-        trust=scoring_trust(labels_file),
+        trust=scoring_trust(labels_files[0]),
     )
     analysis.unscored_samples = missing
+    analysis.spend = tally.table()
     for name, table in analysis.tables().items():
         analysis.files += write_table(table, out, name)
     analysis.files.append(transcripts_path)
+    if len(run_dirs) == 1 and out == first.root:
+        record_spend(first.root, spend_summary(analysis.spend))
     return analysis
+
+
+def _merged_reference(earlier: pd.DataFrame | None, table: pd.DataFrame) -> pd.DataFrame:
+    """One original-rubric scoring across shards: each shard's rows scored where it has them."""
+    if earlier is None:
+        return table
+    scored = table[list(LABELS)].ne("unscored").any(axis=1)
+    merged = earlier.copy()
+    merged.loc[scored, list(LABELS)] = table.loc[scored, list(LABELS)]
+    return merged
+
+
+def check_mergeable(run_dirs: Sequence[RunDir]) -> ExperimentConfig:
+    """The experiment the run directories share; shards of different runs are refused."""
+    if not run_dirs:
+        raise ConfigError("give at least one run directory")
+    markers = [(d, read_marker(d.root)) for d in run_dirs]
+    base = markers[0][1]
+    for run_dir, marker in markers[1:]:
+        for key in ("experiment_id", "fingerprint"):
+            if marker.get(key) != base.get(key):
+                raise ConfigError(
+                    f"{run_dir.root}: {key} {marker.get(key)!r} differs from "
+                    f"{run_dirs[0].root}'s {base.get(key)!r}; only shards of one run merge"
+                )
+    roots = [d.root.resolve() for d in run_dirs]
+    if len(set(roots)) != len(roots):
+        raise ConfigError("a run directory is given twice")
+    return load_run_experiment(run_dirs[0])

@@ -204,6 +204,13 @@ class ScoredRecords:
         """Whether any row, current or stale, names this sample."""
         return (sample.model, sample.sample_id) in self._rows
 
+    def all_verdicts(self) -> Iterator[dict[str, Any]]:
+        """Every kept verdict, stale ones too (each was paid for): with ``keep_verdicts``."""
+        for entries in self._rows.values():
+            for entry in entries:
+                if entry.verdict is not None:
+                    yield entry.verdict
+
     def verdict_for(self, sample: AgentSample) -> dict[str, Any] | None:
         """The newest verdict of the sample's current record, if any."""
         match = self._match(sample)

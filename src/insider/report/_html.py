@@ -21,7 +21,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from insider.analyze import Analysis, weakest_basis
+from insider.analyze import Analysis, total_cost, weakest_basis
 from insider.analyze import headline as headline_table
 from insider.classify import LABELS, PRIMARY_LABEL, LabelState
 from insider.files import atomic_write_bytes
@@ -311,6 +311,29 @@ def gate_rows(gate: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def spend_rows(spend: pd.DataFrame) -> list[dict[str, Any]]:
+    """What each model and judge used and cost (cost unknown without a price, never 0)."""
+    return [
+        {
+            "role": r.role,
+            "name": r.name,
+            "calls": _count(r.calls),
+            "batched": _count(r.batch_calls),
+            "input": _count(r.input_tokens),
+            "cached": _count(r.cached_input_tokens),
+            "output": _count(r.output_tokens),
+            "reasoning": _count(r.reasoning_tokens),
+            "cost": f"${r.cost_usd:,.2f}" if r.priced else "unknown (no price)",
+        }
+        for r in spend.itertuples()
+    ]
+
+
+def spend_total(spend: pd.DataFrame) -> str:
+    total = total_cost(spend)
+    return "unknown (a model or judge has no price)" if total is None else f"${total:,.2f}"
+
+
 def _replication_verdict(n_valid: int, agrees: bool, diff: float) -> str:
     if n_valid == 0:
         return "no valid samples"
@@ -525,6 +548,8 @@ def write_report(
             published=published_rows(analysis.published),
             citations=sorted(set(analysis.published.get("citation", []))),
             agreement=agreement_rows(analysis.agreement),
+            spend=spend_rows(analysis.spend) if not analysis.spend.empty else [],
+            spend_total=spend_total(analysis.spend),
             max_rows=MAX_TABLE_ROWS,
             transcripts=transcript_payload(transcripts, max_transcripts, len(samples), untrusted),
         )

@@ -7,10 +7,8 @@ from insider.run._dryrun import (
     MAX_INPUT_TOKENS,
     MAX_PLANNED_SAMPLES,
     ModelEstimate,
-    Price,
     RunSize,
     estimate,
-    load_prices,
     run_size,
 )
 from insider.run._engine import current_sample_id
@@ -18,6 +16,17 @@ from insider.run._engine_progress import Display
 from insider.run._local import local_model_problem
 from insider.run._lock import RunDirBusy, lock_run_dir
 from insider.run._logs import AgentSample, iter_agent_samples, record_identity, run_log_files
+from insider.run._prices import (
+    PRICES_COPY,
+    PRICES_FILE,
+    Price,
+    Prices,
+    TokenUsage,
+    keep_prices,
+    load_prices,
+    price_for,
+    run_prices,
+)
 from insider.run._rundir import (
     RunDir,
     check_run_dir,
@@ -25,6 +34,7 @@ from insider.run._rundir import (
     default_run_dir,
     prepare_run_dir,
     read_marker,
+    record_spend,
 )
 from insider.run._runner import RunSummary, check_models, render_all, run_experiment
 from insider.run._scored_logs import (
@@ -40,17 +50,21 @@ __all__ = [
     "CHARS_PER_TOKEN",
     "MAX_INPUT_TOKENS",
     "MAX_PLANNED_SAMPLES",
+    "PRICES_COPY",
+    "PRICES_FILE",
     "TASK_PREFIX",
     "AgentSample",
     "Display",
     "ErrorGroup",
     "ModelEstimate",
     "Price",
+    "Prices",
     "RunDir",
     "RunDirBusy",
     "RunSize",
     "RunSummary",
     "ScoredCopy",
+    "TokenUsage",
     "build_samples",
     "build_task",
     "check_models",
@@ -61,17 +75,21 @@ __all__ = [
     "default_run_dir",
     "estimate",
     "iter_agent_samples",
+    "keep_prices",
     "load_prices",
     "local_model_problem",
     "lock_run_dir",
     "prepare_run_dir",
+    "price_for",
     "read_marker",
     "record_identity",
+    "record_spend",
     "redact_url",
     "remove_stale_copies",
     "render_all",
     "run_experiment",
     "run_log_files",
+    "run_prices",
     "run_size",
     "scrub_secrets",
     "source_stamp",

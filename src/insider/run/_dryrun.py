@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from insider.errors import ConfigError
 from insider.experiment import ExperimentConfig
-from insider.files import read_yaml_mapping
+from insider.run._prices import Price, price_for
 from insider.scenarios import RenderedPrompt, render
-
-PRICES_FILE = Path(__file__).with_name("prices.yaml")
 
 # Tokens are estimated as characters / 4 (a common rule of thumb for English text with
 # BPE tokenizers); the real count differs by model, typically within +-25 %.
@@ -24,13 +18,6 @@ ASSUMED_OUTPUT_TOKENS = 1_000
 AGENTIC_TOKENS_PER_TURN = 400
 
 
-class Price(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    input: float
-    output: float
-
-
 @dataclass(frozen=True)
 class ModelEstimate:
     model: str
@@ -39,24 +26,6 @@ class ModelEstimate:
     input_tokens: int
     output_tokens: int
     cost_usd: float | None  # None: no price known for this model
-
-
-def load_prices(path: Path | None = None) -> dict[str, Price]:
-    path = path or PRICES_FILE
-    raw = read_yaml_mapping(path, "prices file", empty_ok=True)
-    try:
-        return {str(key): Price.model_validate(value) for key, value in raw.items()}
-    except ValidationError as exc:
-        raise ConfigError(
-            f"{path}: expected 'model: {{input: USD/Mtok, output: USD/Mtok}}' entries: {exc}"
-        ) from exc
-
-
-def price_for(model: str, prices: dict[str, Price]) -> Price | None:
-    if model in prices:
-        return prices[model]
-    prefixes = [key for key in prices if key.endswith("*") and model.startswith(key[:-1])]
-    return prices[max(prefixes, key=len)] if prefixes else None
 
 
 def estimate(

@@ -35,7 +35,16 @@ class AgentSample:
     action_log: list[dict[str, Any]] | None = None
     error: str | None = None
     input_tokens: int = 0
+    """Input charged at the full rate (Inspect's convention: cached input excluded)."""
     output_tokens: int = 0
+    """Every output token, reasoning included."""
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    batched: bool = False
+    """The call went through the provider's batch API (its discount applies)."""
+    model_calls: int = 0
+    """The agent's model calls: one per answer it gave (one in single-turn mode)."""
     record: str = ""
     """Which record of the sample this is: changes when a resume replaces the record."""
 
@@ -133,6 +142,11 @@ def to_agent_sample(sample: EvalSample, model: str, log_file: str) -> AgentSampl
         error=sample.error.message if sample.error else None,
         input_tokens=usage.input_tokens if usage else 0,
         output_tokens=usage.output_tokens if usage else 0,
+        cached_input_tokens=(usage.input_tokens_cache_read or 0) if usage else 0,
+        cache_write_tokens=(usage.input_tokens_cache_write or 0) if usage else 0,
+        reasoning_tokens=(usage.reasoning_tokens or 0) if usage else 0,
+        batched=sample.metadata.get("batch") is True,
+        model_calls=len(assistants),
         record=record_identity(sample),
     )
 

@@ -136,3 +136,11 @@ def run_prices(run_root: Path, override: Path | None = None) -> Prices:
         return load_prices(override)
     copy = run_root / PRICES_COPY
     return load_prices(copy if copy.is_file() else None)
+
+
+def keep_prices(run_root: Path, path: Path) -> None:
+    """Copy a price table (validated first) into the run, so later analyses price with it."""
+    from insider.files import atomic_write_text
+
+    load_prices(path)
+    atomic_write_text(run_root / PRICES_COPY, path.read_text(encoding="utf-8"))

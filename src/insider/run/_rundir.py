@@ -178,6 +178,18 @@ def prepare_run_dir(root: Path, config: ExperimentConfig, raw_config: dict[str, 
     return run_dir
 
 
+def record_spend(root: Path, spend: dict[str, Any]) -> None:
+    """Write what the run spent into its marker (``spend``), keeping the marker's identity.
+
+    Only ``spend`` and ``spend_updated_at`` change; the experiment id and fingerprint that a
+    resume checks are written back as they were read.
+    """
+    marker = read_marker(root)
+    marker["spend"] = spend
+    marker["spend_updated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    atomic_write_text(root / MARKER, json.dumps(marker, indent=2))
+
+
 @contextlib.contextmanager
 def claimed_run_dir(
     root: Path, config: ExperimentConfig, raw_config: dict[str, Any]
