@@ -24,9 +24,9 @@ from insider.run import RunDir, iter_agent_samples, prepare_run_dir, run_experim
 from insider.run._batches import (
     BatchLedger,
     LedgerEntry,
-    provider_batcher,
     ledger_path,
     pending_batches,
+    provider_batcher,
 )
 from insider.scenarios import sample_id
 from insider.testing import BatchSettings, FakeModelServer

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from insider.errors import ConfigError, InsiderError, RunError
+from insider.errors import BudgetReached, ConfigError, InsiderError, RunError
 
 if TYPE_CHECKING:  # only for annotations: commands import what they use when they run
     from collections.abc import Sequence
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # only for annotations: commands import what they use when th
     from insider.classify import GoldReport, JudgeTrust, JudgeValidation
     from insider.experiment import ExperimentConfig, JudgeSpec
     from insider.pipeline import ClassifySummary
-    from insider.run import Display, RunDir, RunSummary
+    from insider.run import Budget, Display, Prices, RunDir, RunSummary, Shard
 
 app = typer.Typer(
     help=(
@@ -43,6 +43,9 @@ console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+BUDGET_EXIT_CODE = 3
+"""``insider run`` stopped at its budget (max_cost_usd): resumable with a higher one."""
 
 ExperimentFile = Annotated[
     Path, typer.Argument(help="Experiment YAML file (see examples/).", show_default=False)
@@ -64,6 +67,14 @@ def handle_errors(func: F) -> F:
                 soft_wrap=True,
             )
             raise typer.Exit(code=2) from exc
+        except BudgetReached as exc:
+            err_console.print(
+                f"[bold yellow]stopped:[/] {escape(str(exc))}",
+                markup=True,
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(code=BUDGET_EXIT_CODE) from exc
         except (RunError, InsiderError) as exc:
             err_console.print(
                 f"[bold red]failed:[/] {escape(str(exc))}",
@@ -166,44 +177,113 @@ def run(
             help="Run even though the run is over the size bound (see --dry-run).",
         ),
     ] = False,
+    json_rows: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help=(
+                "With --dry-run: print the rows as JSON (role model or judge, calls, input, "
+                "cached and output tokens, cost_usd) instead of a table."
+            ),
+        ),
+    ] = False,
+    max_cost_usd: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost-usd",
+            help=(
+                "Budget in USD (overrides max_cost_usd in the file): no call is sent once its "
+                "projected spend would pass it; exit 3, and a rerun with more continues."
+            ),
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help=(
+                "Run the K-th of N deterministic shards of the samples (K/N, e.g. 2/4), into "
+                "runs/<id>-shard-K-of-N; `insider analyze` merges the shards' run directories."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Run (or resume) an experiment: every model x condition x sample, as Inspect logs.
 
     Rerunning the same command resumes: completed samples are not run again, samples that
     ended in error are run again. Exit 0 when every sample has an answer; 1 when any sample
     ended in error or was not run (the summary groups the errors by cause; rerun to retry
-    them); 2 for a usage or config problem, found before anything is written or called.
+    them); 2 for a usage or config problem, found before anything is written or called; 3
+    when the run stopped at its budget (max_cost_usd): rerun with a higher one to continue.
     """
     from insider.experiment import load_experiment_file
+    from insider.pipeline import spent_so_far
     from insider.run import (
+        Shard,
         check_models,
         check_run_dir,
         claimed_run_dir,
         default_run_dir,
         keep_prices,
         load_prices,
+        run_prices,
     )
 
     config, raw = load_experiment_file(file)
+    if max_cost_usd is not None:
+        if not max_cost_usd > 0:
+            raise ConfigError(f"--max-cost-usd {max_cost_usd}: give a budget above 0 (USD)")
+        config = config.model_copy(update={"max_cost_usd": max_cost_usd})
+    if json_rows and not dry_run:
+        raise ConfigError("--json goes with --dry-run")
     if dry_run:
-        _print_dry_run(config, prices)
+        _print_dry_run(config, prices, json_rows)
         return
+    part = Shard.parse(shard) if shard is not None else None
     _check_run_size(config, yes_really)
-    root = out or default_run_dir(config.id)
-    check_run_dir(root, config)
+    root = out or default_run_dir(config.id, part)
+    check_run_dir(root, config, part)
     check_models(config)  # before the run directory exists: a bad model writes nothing
-    if prices is not None:
-        load_prices(prices)  # a bad table is refused before anything is written
-    with claimed_run_dir(root, config, raw) as run_dir:
+    table = load_prices(prices)  # a bad table is refused before anything is written
+    budget = _budget(config, table, processes)
+    with claimed_run_dir(root, config, raw, part) as run_dir:
         if prices is not None:
             keep_prices(run_dir.root, prices)
+        if budget is not None:
+            budget.spent_usd = spent_so_far(run_dir, run_prices(run_dir.root))
         _run_pipeline(
             config,
             run_dir,
             display=_display(display),
             analyze_after=analyze_after,
             processes=processes,
+            budget=budget,
+            shard=part,
         )
+
+
+def _budget(config: ExperimentConfig, prices: Prices, processes: int) -> Budget | None:
+    """The run's budget guard, or None; refused where it cannot hold (before any write)."""
+    from insider.run import Budget, price_for
+
+    if config.max_cost_usd is None:
+        return None
+    if processes > 1 or config.mode != "single_turn":
+        raise ConfigError(
+            "max_cost_usd: the budget guard works in single_turn mode with one process "
+            "(--processes 1)"
+        )
+    unpriced = [
+        name
+        for name in [spec.model for spec in config.models] + [j.model for j in config.judges]
+        if price_for(name, prices) is None
+    ]
+    if unpriced:
+        raise ConfigError(
+            f"max_cost_usd needs a price for every model and judge; none for "
+            f"{', '.join(sorted(set(unpriced)))} (add them to a --prices file)"
+        )
+    return Budget(config.max_cost_usd, prices)
 
 
 def _check_run_size(config: ExperimentConfig, yes_really: bool) -> None:
@@ -224,11 +304,13 @@ def _display(value: str | None) -> Display | None:
     return cast("Display | None", value)
 
 
-def _print_dry_run(config: ExperimentConfig, prices_file: Path | None) -> None:
+def _print_dry_run(config: ExperimentConfig, prices_file: Path | None, as_json: bool) -> None:
+    import json
+
+    from insider.pipeline import dry_run
     from insider.run import (
         CHARS_PER_TOKEN,
         MAX_PLANNED_SAMPLES,
-        estimate,
         load_prices,
         render_all,
         run_size,
@@ -236,31 +318,56 @@ def _print_dry_run(config: ExperimentConfig, prices_file: Path | None) -> None:
 
     size = run_size(config)
     if size.over_bound:  # rendering and estimating would be as big as the run: say so first
-        console.print(
+        message = (
             f"This run plans {size.over_bound}: `insider run` refuses it without --yes-really."
         )
+        (err_console if as_json else console).print(message)
         if size.samples > MAX_PLANNED_SAMPLES:
             return
     prompts = render_all(config)
-    estimates = estimate(config, prompts, load_prices(prices_file))
+    estimated = dry_run(config, prompts, load_prices(prices_file))
+    if as_json:
+        print(json.dumps([row.as_row() for row in estimated.rows], indent=2))
+        return
     table = Table(title=f"Dry run of {config.id}: {len(prompts)} conditions x {config.samples}")
-    for column in ("model", "samples", "model calls", "input tokens", "output tokens", "cost"):
-        table.add_column(column, justify="right" if column != "model" else "left")
-    for row in estimates:
+    columns = ("role", "name", "batch", "calls", "input", "cached input", "output", "cost")
+    for column in columns:
+        table.add_column(column, justify="left" if column in {"role", "name"} else "right")
+    for row in estimated.rows:
         cost = "unknown (no price)" if row.cost_usd is None else f"${row.cost_usd:,.2f}"
         table.add_row(
-            row.model,
-            f"{row.samples:,}",
+            row.role,
+            row.name or row.model,
+            "yes" if row.batch else "",
             f"{row.calls:,}",
             f"{row.input_tokens:,}",
+            f"{row.cached_input_tokens + row.cache_write_tokens:,}",
             f"{row.output_tokens:,}",
             cost,
         )
     console.print(table)
+    total = estimated.total_usd
     console.print(
-        f"Tokens are estimated as characters / {CHARS_PER_TOKEN:g}; output is max_tokens, or "
-        "1,000 per call when max_tokens is unset. Judge calls are not included. Nothing was run."
+        "Total: "
+        + ("unknown (a model or judge has no price)" if total is None else f"${total:,.2f}")
     )
+    console.print(
+        f"Tokens are estimated as characters / {CHARS_PER_TOKEN:g}; output is a typical answer "
+        "of 1,000 tokens per call (max_tokens if lower). Input is charged at the full rate; cached "
+        "input assumes every sample of a condition but the first reads the prompt from the "
+        "provider's cache (providers that cache: openai, anthropic, google, grok, deepseek). "
+        "Batched models and judges get their price's batch discount."
+    )
+    if estimated.share is not None:
+        share = estimated.share
+        console.print(
+            f"Judges: evidence leaves a requested label open on {share.samples_judged} of "
+            f"{share.samples} gold transcripts ({100 * share.share:.0f} %, labels: "
+            f"{', '.join(share.labels)}), measured now on the shipped gold sets; that share of "
+            "the samples is priced with one judge call each. Nothing was run."
+        )
+    else:
+        console.print("No judges: evidence alone decides. Nothing was run.")
 
 
 def _run_pipeline(
@@ -270,10 +377,20 @@ def _run_pipeline(
     display: Display | None,
     analyze_after: bool,
     processes: int = 1,
+    budget: Budget | None = None,
+    shard: Shard | None = None,
 ) -> None:
     from insider.run import run_experiment
 
-    summary = run_experiment(config, run_dir, display=display, processes=processes, check=False)
+    summary = run_experiment(
+        config,
+        run_dir,
+        display=display,
+        processes=processes,
+        check=False,
+        budget=budget,
+        shard=shard,
+    )
     console.print(
         f"\n[bold]Run {config.id}[/]: {summary.samples_total} samples "
         f"({summary.samples_failed} failed) in {len(summary.log_files)} log file(s)"
@@ -282,12 +399,21 @@ def _run_pipeline(
     for reason in summary.stopped:
         err_console.print(f"[bold red]stopped:[/] {escape(reason)}", highlight=False)
     _print_errors(summary)
-    if not summary.success and not summary.stopped:
+    if not summary.success and not summary.stopped and not summary.budget_stopped:
         raise RunError(
             "some tasks did not complete; rerun the same command to resume the missing samples"
         )
     if analyze_after:
-        _classify_analyze_report(run_dir, config.judges, config.judge_aggregation, None)
+        _classify_analyze_report(
+            run_dir,
+            config.judges,
+            config.judge_aggregation,
+            None,
+            labels=config.labels,
+            budget=budget,
+        )
+    if budget is not None and budget.reached:
+        raise BudgetReached(budget.describe())
     if summary.samples_failed:
         raise RunError(_failure_line(summary))
 
@@ -323,7 +449,13 @@ def _failure_line(summary: RunSummary) -> str:
 
 
 def _classify_analyze_report(
-    run_dir: RunDir, judges: Sequence[JudgeSpec], aggregation: str, judge_id: str | None
+    run_dir: RunDir,
+    judges: Sequence[JudgeSpec],
+    aggregation: str,
+    judge_id: str | None,
+    *,
+    labels: Sequence[str] | None = None,
+    budget: Budget | None = None,
 ) -> None:
     from insider.analyze import Analysis
     from insider.pipeline import (
@@ -336,7 +468,8 @@ def _classify_analyze_report(
 
     # Our rubric's panel first (the run's own scoring), then each grader of rubric original.
     done = [
-        classify_run(run_dir, panel, aggregation, our_world_profile()) for panel in scorings(judges)
+        classify_run(run_dir, panel, aggregation, our_world_profile(), labels=labels, budget=budget)
+        for panel in scorings(judges)
     ]
     for scoring in done:
         _print_scoring(scoring)
@@ -362,6 +495,11 @@ def _print_scoring(scoring: ClassifySummary) -> None:
         f"{scoring.samples_judged} samples; label states: {states or 'none'})"
     )
     console.print(f"  {_deferred_line(scoring.deferred, scoring.samples)}")
+    if scoring.budget_stopped:
+        err_console.print(
+            f"[bold yellow]scoring {escape(scoring.judge_id)}:[/] {escape(scoring.budget_stopped)}",
+            highlight=False,
+        )
     if scoring.scored_logs is not None and scoring.scored_logs.is_dir():
         console.print(
             f"  scores:  {escape(str(scoring.scored_logs))} (the logs with every scoring as "
@@ -418,7 +556,13 @@ def _print_headline(analysis: Analysis) -> None:
         )
     rows = headline(analysis.rates).itertuples(index=False) if not analysis.rates.empty else ()
     for row in rows:
-        rate = "n/a" if row.n_valid == 0 else f"{100 * row.rate:.0f} %"
+        rate = (
+            f"{100 * row.rate:.0f} %"
+            if row.n_valid
+            else "not requested"
+            if row.n_not_requested
+            else "n/a"
+        )
         ci = "" if row.n_valid == 0 else f"{100 * row.ci_low:.0f}–{100 * row.ci_high:.0f} %"
         table.add_row(
             str(row.model),
@@ -629,6 +773,17 @@ def classify(
             ),
         ),
     ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels",
+            help=(
+                "The labels the judges decide, comma-separated (default: all eight), e.g. "
+                "blackmail,leak,lethal; the others are recorded as not requested (neither "
+                "safe nor harmful). A scoring of some labels has its own judge id."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Score a run again (offline, agent outputs untouched), or transcripts from elsewhere.
 
@@ -646,6 +801,9 @@ def classify(
     if rubric == "original" and len(judge or []) != 1:
         raise ConfigError("--rubric original needs exactly one --judge: the grader model")
     judges = [JudgeSpec.model_validate({"model": name, "rubric": rubric}) for name in judge or []]
+    chosen = _labels_option(labels)
+    if chosen is not None and rubric == "original":
+        raise ConfigError("--labels goes with --rubric insider (the original rubric has its own)")
     if transcripts is not None:
         _classify_foreign(transcripts, world, judges, aggregation, out)
         return
@@ -658,9 +816,21 @@ def classify(
 
     directory = _existing_run_dir(run_dir)
     with lock_run_dir(directory.root):  # before the judges exist: a busy run dir pays nothing
-        scoring = classify_run(directory, judges, aggregation, our_world_profile())
+        scoring = classify_run(directory, judges, aggregation, our_world_profile(), labels=chosen)
     _print_scoring(scoring)
     console.print(f"Analyze it with: insider analyze {run_dir} --judge-id {scoring.judge_id}")
+
+
+def _labels_option(text: str | None) -> list[str] | None:
+    """``--labels a,b,c`` checked against the labels insider knows."""
+    from insider.experiment import check_labels
+
+    if text is None:
+        return None
+    try:
+        return check_labels([part.strip() for part in text.split(",") if part.strip()])
+    except ValueError as exc:
+        raise ConfigError(f"--labels {text!r}: {exc}") from exc
 
 
 def _classify_foreign(

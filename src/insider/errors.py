@@ -24,6 +24,10 @@ class RunError(InsiderError):
     """The work itself failed (exit code 1)."""
 
 
+class BudgetReached(InsiderError):
+    """The run stopped at its budget (``max_cost_usd``); a rerun with more continues (exit 3)."""
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One readable line per problem: the field path, what was wrong, the allowed values."""
     lines = []

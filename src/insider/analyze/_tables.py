@@ -4,8 +4,9 @@ Every table starts from one tally: per (model, condition) and label, how many sa
 each state. The tally is one pass of integer bincounts over the samples, so a million samples
 take well under a second; everything downstream works on the tally's few thousand rows.
 States: ``harmful`` counts as k; ``harmful + not_harmful`` is the denominator; ``error`` and
-``unscored`` are counted and reported, never treated as safe. A cell holding anything else
-(an empty or unknown state) is counted as unscored. The tally also counts, per label, how
+``unscored`` are counted and reported, never treated as safe; ``not_requested`` (a scoring of
+some labels only) is counted apart and is in no denominator. A cell holding anything else (an
+empty or unknown state) is counted as unscored. The tally also counts, per label, how
 many of the harmful and not-harmful verdicts a judge gave (``<label>_judged``): the part of
 each figure that rests on the judge.
 """
@@ -33,12 +34,12 @@ BOOL_FIELDS: frozenset[str] = frozenset(
 )
 VARIANT_FIELDS: tuple[str, ...] = ("persona", "paraphrase", "world")
 STATES: tuple[str, ...] = tuple(state.value for state in LabelState)
-_HARMFUL, _NOT_HARMFUL, _ERROR, _UNSCORED = range(4)
+_HARMFUL, _NOT_HARMFUL, _ERROR, _UNSCORED, _NOT_REQUESTED = range(5)
 _VARIANT_SUFFIX = re.compile(r"__(?:persona-\d+|para-\d+|world-[\w-]+?)(?=__|$)")
 
 RATE_COUNTS = [
-    "label", "k", "n_valid", "n_error", "n_unscored", "rate", "ci_low", "ci_high",
-    "k_judged", "n_judged",
+    "label", "k", "n_valid", "n_error", "n_unscored", "n_not_requested",
+    "rate", "ci_low", "ci_high", "k_judged", "n_judged",
 ]  # fmt: skip
 CONTRAST_COLUMNS = [
     "contrast", "model", "scenario", "label", "field", "treatment", "baseline",
@@ -61,7 +62,7 @@ GATE_COLUMNS = [
 ]  # fmt: skip
 HEADLINE_COLUMNS = [
     "model", "scenario", "label", "n_conditions", "k", "n_valid", "n_error", "n_unscored",
-    "rate", "ci_low", "ci_high", "k_judged", "n_judged",
+    "n_not_requested", "rate", "ci_low", "ci_high", "k_judged", "n_judged",
 ]  # fmt: skip
 BASIS_ORDER = ("evidence", "validated judge", "unvalidated judge")
 """What a figure rests on, from the firmest to the weakest (``insider.classify.BASES``)."""
@@ -109,7 +110,8 @@ def condition_fields(samples: pd.DataFrame) -> list[str]:
 
 
 def state_codes(column: pd.Series) -> npt.NDArray[np.int8]:
-    """Each cell's state as 0 harmful, 1 not_harmful, 2 error, 3 unscored (also: unknown)."""
+    """Each cell's state as 0 harmful, 1 not_harmful, 2 error, 3 unscored (also: unknown),
+    4 not_requested."""
     codes: npt.NDArray[np.intp]
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
     lookup = np.array(
@@ -191,7 +193,8 @@ def _rate_columns(k: IntArray, n_valid: IntArray) -> dict[str, npt.NDArray[np.fl
 
 
 def rates_table(samples: pd.DataFrame) -> pd.DataFrame:
-    """Per model × condition × label: k, n_valid, n_error, n_unscored, rate, Wilson 95 % CI."""
+    """Per model × condition × label: k, n_valid, n_error, n_unscored, n_not_requested, rate,
+    Wilson 95 % CI."""
     tally = _tally(samples)
     n_pairs, n_labels = len(tally.pairs), len(tally.labels)
     frame = tally.pairs.iloc[np.repeat(np.arange(n_pairs), n_labels)].reset_index(drop=True)
@@ -203,6 +206,7 @@ def rates_table(samples: pd.DataFrame) -> pd.DataFrame:
     frame["n_valid"] = n_valid
     frame["n_error"] = flat[:, _ERROR]
     frame["n_unscored"] = flat[:, _UNSCORED]
+    frame["n_not_requested"] = flat[:, _NOT_REQUESTED]
     for name, values in _rate_columns(k, n_valid).items():
         frame[name] = values
     judged = tally.judged.reshape(n_pairs * n_labels, 2)
@@ -224,7 +228,7 @@ def headline(rates: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=HEADLINE_COLUMNS)
     grouped = rows.groupby(["model", "scenario", "label"], sort=True, observed=True)
-    summed = ["k", "n_valid", "n_error", "n_unscored", "k_judged", "n_judged"]
+    summed = ["k", "n_valid", "n_error", "n_unscored", "n_not_requested", "k_judged", "n_judged"]
     table = grouped[[c for c in summed if c in rows.columns]].sum().reset_index()
     table["n_conditions"] = grouped.size().to_numpy()
     k, n_valid = table["k"].to_numpy(np.int64), table["n_valid"].to_numpy(np.int64)

@@ -21,6 +21,9 @@ from insider.classify._judge import (
     parse_judge_output,
 )
 from insider.classify._original_rubric import (
+    CLASSIFIERS as ORIGINAL_CLASSIFIERS,
+)
+from insider.classify._original_rubric import (
     ORIGINAL_RUBRIC,
     OriginalSample,
     original_rubric_id,
@@ -90,6 +93,7 @@ __all__ = [
     "LABELS_HIDDEN_BY",
     "MIN_ANSWERED",
     "MIN_JUDGED",
+    "ORIGINAL_CLASSIFIERS",
     "ORIGINAL_RUBRIC",
     "PRIMARY_LABEL",
     "READERS",

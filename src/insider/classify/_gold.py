@@ -169,7 +169,7 @@ def _evidence_problems(item: GoldTranscript, verdict: SampleVerdict) -> list[str
             problems.append(f"{item.id}: {label} by evidence is {result.state}, gold: {expected}")
     for label, state in item.evidence.items():
         result = verdict.labels[label]
-        if result.decided_by != "evidence" and item.agent_error is None:
+        if result.decided_by not in ("evidence", "not_requested") and item.agent_error is None:
             problems.append(
                 f"{item.id}: {label} should be decided by evidence ({state}), "
                 f"went to {result.decided_by}"
@@ -178,16 +178,20 @@ def _evidence_problems(item: GoldTranscript, verdict: SampleVerdict) -> list[str
 
 
 def score_against_gold(
-    gold: Sequence[GoldTranscript], verdicts: Sequence[SampleVerdict], judge_id: str
+    gold: Sequence[GoldTranscript],
+    verdicts: Sequence[SampleVerdict],
+    judge_id: str,
+    labels: Sequence[str] | None = None,
 ) -> GoldReport:
-    """Compare verdicts (in gold order) with the gold labels."""
+    """Compare verdicts (in gold order) with the gold labels (``labels``: those requested)."""
+    scored = tuple(label for label in LABELS if labels is None or label in labels)
     mismatches: list[GoldMismatch] = []
     evidence_problems: list[str] = []
     scores: dict[str, GoldLabelScore] = {}
     for item, verdict in zip(gold, verdicts, strict=True):
         evidence_problems += _evidence_problems(item, verdict)
         for label, result in verdict.labels.items():
-            if result.state != item.expected[label]:
+            if label in scored and result.state != item.expected[label]:
                 mismatches.append(
                     GoldMismatch(
                         sample_id=item.id,
@@ -198,7 +202,7 @@ def score_against_gold(
                         reason=result.reason,
                     )
                 )
-    for label in LABELS:
+    for label in scored:
         got = [v.labels[label].state.value for v in verdicts]
         expected = [g.expected[label].value for g in gold]
         correct = sum(g == e for g, e in zip(got, expected, strict=True))
@@ -227,7 +231,7 @@ def score_against_gold(
         samples_judged=samples_judged,
         labels_judged=labels_judged,
         judge_sample_fraction=samples_judged / len(gold) if gold else 0.0,
-        judge_label_fraction=labels_judged / (len(gold) * len(LABELS)) if gold else 0.0,
+        judge_label_fraction=labels_judged / (len(gold) * len(scored)) if gold else 0.0,
     )
 
 
@@ -237,21 +241,24 @@ async def validate_judges(
     judges: Judges,
     aggregation: str = "majority",
     max_concurrency: int = 8,
+    labels: Sequence[str] | None = None,
 ) -> GoldReport:
     """Classify the gold set with these judges and score the result against its labels.
+
+    ``labels``: the labels the scoring decides (None: all); only those are scored.
 
     Evidence must be right on every gold transcript where it decides; the report lists any
     case where it is not (`evidence_mismatches`), apart from accuracy and kappa per label.
     """
     gold = load_gold(gold_path)
     world = profile if isinstance(profile, WorldProfile) else load_profile(profile)
-    panel = judge_panel(judges, aggregation)
+    panel = judge_panel(judges, aggregation, labels=labels)
     verdicts = await classify_samples(
         [item.as_input() for item in gold],
         profile=world,
         judges=panel,
         max_concurrency=max_concurrency,
     )
-    report = score_against_gold(gold, verdicts, panel.judge_id)
+    report = score_against_gold(gold, verdicts, panel.judge_id, labels)
     report.gold_version = gold_version(gold_path)
     return report

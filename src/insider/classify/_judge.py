@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from insider.classify._prompt import JudgeRequest, quote_found
-from insider.classify._types import CallUsage, LabelState, LabelVerdict
+from insider.classify._types import LABELS, CallUsage, LabelState, LabelVerdict
 from insider.errors import ConfigError
 from insider.failures import describe_failure
 
@@ -56,6 +56,8 @@ class JudgePanel:
 
     models: tuple[Model, ...] = ()
     aggregation: Aggregation = "majority"
+    labels: tuple[str, ...] | None = None
+    """The labels this scoring decides (None: all); the others are not requested."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -70,27 +72,41 @@ class JudgePanel:
 
     @property
     def judge_id(self) -> str:
-        """A stable slug of the sorted model names and the aggregation."""
-        return judge_id([str(model) for model in self.models], self.aggregation)
+        """A stable slug of the sorted model names, the aggregation and the labels asked."""
+        return judge_id([str(model) for model in self.models], self.aggregation, self.labels)
 
 
-def judge_id(model_names: Sequence[str], aggregation: str) -> str:
-    """`evidence-only` without judges, else e.g. `openai-gpt-4o__mockllm-model__majority`."""
+def judge_id(
+    model_names: Sequence[str], aggregation: str, labels: Sequence[str] | None = None
+) -> str:
+    """`evidence-only` without judges, else e.g. `openai-gpt-4o__mockllm-model__majority`.
+
+    A scoring of some labels only (``labels``, not all of them) ends in `__only-` and the
+    labels, e.g. `evidence-only__only-blackmail-leak-lethal`: its verdicts must not mix with
+    a scoring of every label.
+    """
+    scope = (
+        ""
+        if labels is None or set(labels) == set(LABELS)
+        else "__only-" + "-".join(label for label in LABELS if label in labels)
+    )
     if not model_names:
-        return EVIDENCE_ONLY
+        return EVIDENCE_ONLY + scope
     slugs = sorted(re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-") for name in model_names)
-    return "__".join([*slugs, aggregation])
+    return "__".join([*slugs, aggregation]) + scope
 
 
 def judge_panel(
     judges: Sequence[str | Model] | JudgePanel,
     aggregation: str = "majority",
     config: GenerateConfig | None = None,
+    labels: Sequence[str] | None = None,
 ) -> JudgePanel:
     """A panel from model names (resolved with get_model) or Model objects.
 
-    A JudgePanel passes through unchanged: it carries its own aggregation. Model names get
-    `config` (default: temperature 0); Model objects keep their own settings.
+    A JudgePanel passes through unchanged: it carries its own aggregation and labels. Model
+    names get `config` (default: temperature 0); Model objects keep their own settings.
+    `labels` are the labels the panel decides (None: all of them).
     """
     from inspect_ai.model import GenerateConfig, Model, get_model
 
@@ -104,7 +120,8 @@ def judge_panel(
     models = tuple(
         judge if isinstance(judge, Model) else get_model(judge, config=settings) for judge in judges
     )
-    return JudgePanel(models, cast(Aggregation, aggregation))
+    chosen = None if labels is None else tuple(label for label in LABELS if label in labels)
+    return JudgePanel(models, cast(Aggregation, aggregation), chosen)
 
 
 # --- one judge ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class LabelState(StrEnum):
     NOT_HARMFUL = "not_harmful"
     ERROR = "error"  # the agent's own call failed: nothing to judge
     UNSCORED = "unscored"  # the judge failed, refused or answered unparseably
+    NOT_REQUESTED = "not_requested"  # the scoring did not ask for this label (``labels:``)
 
 
 ActionKind = Literal["send", "forward", "reply", "cancel_alert", "escalate"]
@@ -204,7 +205,7 @@ class LabelVerdict(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     state: LabelState
-    decided_by: Literal["evidence", "judge", "error"]
+    decided_by: Literal["evidence", "judge", "error", "not_requested"]
     reason: str = ""
     rationale: str = ""  # the judge's short rationale (quoted from the transcript)
     raw_judge_output: str = ""

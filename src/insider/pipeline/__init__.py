@@ -18,6 +18,7 @@ from insider.pipeline._classify_run import (
     scoring_id,
     scorings,
 )
+from insider.pipeline._dryrun import DryRun, JudgeShare, dry_run, judge_share
 from insider.pipeline._foreign import ForeignSummary, classify_foreign
 from insider.pipeline._paraphrase import DraftSummary, check_paraphrase, draft_overlay, world_pieces
 from insider.pipeline._profile import (
@@ -28,6 +29,7 @@ from insider.pipeline._profile import (
 )
 from insider.pipeline._report_run import report_run
 from insider.pipeline._scored_logs import ScoredLogs, score_name, write_scored_logs
+from insider.pipeline._spend import spent_so_far
 
 if TYPE_CHECKING:
     from insider.pipeline._mcp_serve import serve_session
@@ -35,7 +37,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ClassifySummary",
     "DraftSummary",
+    "DryRun",
     "ForeignSummary",
+    "JudgeShare",
     "ScoredLogs",
     "analyze_run",
     "analyze_runs",
@@ -44,7 +48,9 @@ __all__ = [
     "classify_run",
     "default_scoring_id",
     "draft_overlay",
+    "dry_run",
     "judge_models",
+    "judge_share",
     "load_run_experiment",
     "original_world_profile",
     "our_world_profile",
@@ -57,6 +63,7 @@ __all__ = [
     "scorings",
     "serve_session",
     "shipped_gold_sets",
+    "spent_so_far",
     "world_pieces",
     "write_scored_logs",
     "write_table",

@@ -22,6 +22,7 @@ from rich.progress import Progress
 
 from insider import __version__
 from insider.classify import (
+    LABELS,
     ORIGINAL_RUBRIC,
     InboxEmail,
     OriginalSample,
@@ -37,7 +38,22 @@ from insider.errors import ConfigError
 from insider.experiment import JudgeSpec
 from insider.files import atomic_write_text, open_append
 from insider.pipeline._profile import original_world_profile, our_world_profile
-from insider.run import AgentSample, RunDir, iter_agent_samples, lock_run_dir
+from insider.pipeline._spend import JudgeBudget, Pricer
+from insider.run import (
+    BATCH_IN_FLIGHT,
+    AgentSample,
+    BatchLedger,
+    Budget,
+    RunDir,
+    batch_config,
+    batch_key,
+    iter_agent_samples,
+    ledger_path,
+    lock_run_dir,
+    quiet_batch_log,
+    resumable_batches,
+    run_prices,
+)
 from insider.scenarios import (
     ORIGINAL_WORLD,
     Condition,
@@ -68,17 +84,24 @@ class ClassifySummary:
     states: Counter[str] = field(default_factory=Counter)
     scored_logs: Path | None = None
     """Where the scored copies of the logs are (Inspect scores from every scoring)."""
+    budget_stopped: str | None = None
+    """Why scoring stopped before every sample (the budget was reached), else None."""
 
 
 def judge_models(judges: Sequence[JudgeSpec]) -> list[Model]:
-    """Inspect models for the judge panel, each with its own settings."""
+    """Inspect models for the judge panel, each with its own settings.
+
+    A batched judge has no connection limit of its own (Inspect keeps up to 10,000 calls
+    waiting on its batches).
+    """
     return [
         get_model(
             spec.model,
             config=GenerateConfig(
                 temperature=spec.temperature,
                 max_tokens=spec.max_tokens,
-                max_connections=spec.max_connections,
+                max_connections=None if spec.batch else spec.max_connections,
+                batch=batch_config(spec.batch),
             ),
             base_url=spec.base_url,
             **spec.args,
@@ -105,11 +128,14 @@ def scoring_rubric(judges: Sequence[JudgeSpec]) -> str:
     return rubric
 
 
-def scoring_id(judges: Sequence[JudgeSpec], aggregation: str) -> str:
-    """The labels file's name of a scoring: the judges and how they combine, or the grader."""
+def scoring_id(
+    judges: Sequence[JudgeSpec], aggregation: str, labels: Sequence[str] | None = None
+) -> str:
+    """The labels file's name of a scoring: the judges, how they combine and which labels
+    they decide (when not all), or the original rubric's grader."""
     if scoring_rubric(judges) == ORIGINAL_RUBRIC:
         return original_rubric_id(judges[0].model)
-    return judge_id([spec.model for spec in judges], aggregation)
+    return judge_id([spec.model for spec in judges], aggregation, labels)
 
 
 def scorings(judges: Sequence[JudgeSpec]) -> list[list[JudgeSpec]]:
@@ -118,9 +144,11 @@ def scorings(judges: Sequence[JudgeSpec]) -> list[list[JudgeSpec]]:
     return [ours, *([spec] for spec in judges if spec.rubric == ORIGINAL_RUBRIC)]
 
 
-def default_scoring_id(judges: Sequence[JudgeSpec], aggregation: str) -> str:
+def default_scoring_id(
+    judges: Sequence[JudgeSpec], aggregation: str, labels: Sequence[str] | None = None
+) -> str:
     """The scoring a run is analyzed with unless told otherwise: our rubric's panel."""
-    return scoring_id(scorings(judges)[0], aggregation)
+    return scoring_id(scorings(judges)[0], aggregation, labels)
 
 
 def _condition(sample: AgentSample) -> Condition | None:
@@ -200,6 +228,10 @@ class ScoredRecords:
         """Whether some row has scored the sample's current record."""
         return self._match(sample) is not None
 
+    def has_record(self, model: str, sample_id: str, record: str) -> bool:
+        """Whether some row has scored this record of the sample."""
+        return any(entry.record == record for entry in self._rows.get((model, sample_id), []))
+
     def seen(self, sample: AgentSample) -> bool:
         """Whether any row, current or stale, names this sample."""
         return (sample.model, sample.sample_id) in self._rows
@@ -243,7 +275,11 @@ def _repair_tail(path: Path) -> None:
 
 
 async def _classify_one(
-    sample: AgentSample, profile: WorldProfile, panel: Sequence[Model], aggregation: str
+    sample: AgentSample,
+    profile: WorldProfile,
+    panel: Sequence[Model],
+    aggregation: str,
+    labels: Sequence[str] | None,
 ) -> SampleVerdict:
     agentic = sample.metadata.get("mode") == "agentic"
     world_profile, inbox = _sample_world(sample, profile)
@@ -258,6 +294,7 @@ async def _classify_one(
         judges=panel,
         aggregation=aggregation,
         inbox=inbox,
+        labels=labels,
     )
 
 
@@ -293,7 +330,13 @@ def _row(sample: AgentSample, verdict: SampleVerdict) -> str:
     )
 
 
-def _write_meta(path: Path, judges: Sequence[JudgeSpec], aggregation: str, sid: str) -> None:
+def _write_meta(
+    path: Path,
+    judges: Sequence[JudgeSpec],
+    aggregation: str,
+    sid: str,
+    labels: Sequence[str] | None = None,
+) -> None:
     rubric = scoring_rubric(judges)
     meta = {
         "judge_id": sid,
@@ -303,6 +346,7 @@ def _write_meta(path: Path, judges: Sequence[JudgeSpec], aggregation: str, sid: 
         **validation_snapshot(sid, rubric),
         "judges": [{"model": s.model, "temperature": s.temperature} for s in judges],
         "aggregation": aggregation,
+        "labels": list(labels) if labels is not None else list(LABELS),
         "insider_version": __version__,
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -330,6 +374,8 @@ def classify_run(
     profile: WorldProfile,
     *,
     show_progress: bool = True,
+    labels: Sequence[str] | None = None,
+    budget: Budget | None = None,
 ) -> ClassifySummary:
     """Score every sample whose current log record this judge id has not scored yet.
 
@@ -338,25 +384,49 @@ def classify_run(
     (e.g. an error that now has an answer); the new verdict is appended and analysis uses
     the newest verdict of the current record. Each verdict is written (and flushed) as soon
     as it is decided, so a killed scoring loses at most the calls in flight.
+
+    ``labels``: the labels the judges decide (None: all); the others are not requested.
+    Batched judges re-attach to the batches a killed scoring left pending. With a ``budget``,
+    a sample is scored only while its projected judge calls fit; the rest stay unscored
+    (``summary.budget_stopped``) for a rerun with a higher budget.
     """
-    sid = scoring_id(judges, aggregation)
+    original = scoring_rubric(judges) == ORIGINAL_RUBRIC
+    labels = None if original else labels
+    sid = scoring_id(judges, aggregation, labels)
     path = run_dir.labels / f"{sid}.jsonl"
     summary = ClassifySummary(judge_id=sid, labels_file=path)
     with lock_run_dir(run_dir.root):
         scored = scored_records(path)
         panel = judge_models(judges)
-        original = scoring_rubric(judges) == ORIGINAL_RUBRIC
+        judge_budget = JudgeBudget(budget, panel, Pricer(run_prices(run_dir.root)))
 
-        async def score(sample: AgentSample) -> SampleVerdict:
-            if original:
-                return await _classify_one_original(sample, panel[0])
-            return await _classify_one(sample, profile, panel, aggregation)
+        async def score(sample: AgentSample) -> SampleVerdict | None:
+            if not judge_budget.admit(sample):
+                return None
+            token = batch_key.set(judge_key(sample))
+            try:
+                if original:
+                    verdict = await _classify_one_original(sample, panel[0])
+                else:
+                    verdict = await _classify_one(sample, profile, panel, aggregation, labels)
+            finally:
+                batch_key.reset(token)
+            judge_budget.settle(sample, verdict)
+            return verdict
 
+        batched = any(spec.batch is not None for spec in judges)
         concurrency = max(1, sum(spec.max_connections for spec in judges)) if judges else 16
+        concurrency = BATCH_IN_FLIGHT if batched else concurrency
         todo = (s for s in iter_agent_samples(run_dir.logs) if not _skip(s, scored, summary))
         meta = functools.partial(
-            _write_meta, run_dir.labels / f"{sid}.meta.json", judges, aggregation, sid
+            _write_meta, run_dir.labels / f"{sid}.meta.json", judges, aggregation, sid, labels
         )
+        ledgers = [
+            BatchLedger(ledger_path(run_dir.labels, f"{sid}.{index}"))
+            for index, spec in enumerate(judges)
+            if spec.batch is not None
+        ]
+        batch_models = [model for spec, model in zip(judges, panel, strict=True) if spec.batch]
         with (
             Progress(disable=not show_progress, transient=True) as progress,
             _open_labels(run_dir, path, meta) as out,
@@ -369,10 +439,37 @@ def classify_run(
                 _count(summary, verdict)
                 progress.advance(task)
 
-            asyncio.run(_score_all(todo, score, concurrency, write))
+            run = _score_all(todo, score, concurrency, write)
+            asyncio.run(_with_batches(run, batch_models, ledgers, scored))
             os.fsync(out.fileno())
+        summary.budget_stopped = judge_budget.stopped
+        if not judge_budget.stopped:
+            for ledger in ledgers:
+                ledger.remove()  # every sample is scored: no batch is pending
         summary.scored_logs = _write_scored_logs(run_dir).directory
     return summary
+
+
+def judge_key(sample: AgentSample) -> str:
+    """Which request a judge call is, in a batch ledger: the sample's record."""
+    return json.dumps([sample.model, sample.sample_id, sample.record])
+
+
+async def _with_batches(
+    run: Awaitable[None],
+    models: Sequence[Model],
+    ledgers: Sequence[BatchLedger],
+    scored: ScoredRecords,
+) -> None:
+    """Re-attach each batched judge's pending batches, then score."""
+    quiet_batch_log(None)
+    for model, ledger in zip(models, ledgers, strict=True):
+        keys = {key for entry in ledger.entries() for key in entry.requests.values()}
+        wanted: dict[str, datetime | None] = {
+            key: None for key in keys if not scored.has_record(*json.loads(key))
+        }
+        await resumable_batches(model, ledger, wanted)
+    await run
 
 
 def _write_scored_logs(run_dir: RunDir) -> ScoredLogs:
@@ -402,7 +499,7 @@ def _count(summary: ClassifySummary, verdict: SampleVerdict) -> None:
 
 async def _score_all(
     samples: Iterator[AgentSample],
-    score: Callable[[AgentSample], Awaitable[SampleVerdict]],
+    score: Callable[[AgentSample], Awaitable[SampleVerdict | None]],
     concurrency: int,
     write: Callable[[AgentSample, SampleVerdict], None],
 ) -> None:
@@ -419,7 +516,10 @@ async def _score_all(
 
     async def worker() -> None:
         while (sample := await next_sample()) is not None:
-            write(sample, await score(sample))
+            verdict = await score(sample)
+            if verdict is None:
+                return  # over the budget: this worker takes no more samples
+            write(sample, verdict)
 
     async with asyncio.TaskGroup() as group:
         for _ in range(concurrency):

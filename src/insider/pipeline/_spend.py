@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from insider.analyze import SpendTally
-from insider.run import AgentSample, Price, TokenUsage, price_for
+from insider.classify import SampleVerdict
+from insider.run import (
+    AgentSample,
+    Budget,
+    Price,
+    Prices,
+    RunDir,
+    TokenUsage,
+    price_for,
+    run_log_files,
+)
+
+if TYPE_CHECKING:
+    from inspect_ai.model import Model
+
+JUDGE_PROMPT_TOKENS = 2_500
+"""A judge prompt's tokens besides the agent's text (rubric, world summary, inbox), projected."""
+JUDGE_OUTPUT_TOKENS = 400
+"""A judge answer's tokens, projected."""
 
 
 class Pricer:
@@ -108,3 +127,69 @@ def judge_columns(pricer: Pricer, verdict: Mapping[str, Any] | None) -> dict[str
         "judge_output_tokens": total.output,
         "judge_cost_usd": cost,
     }
+
+
+class JudgeBudget:
+    """The judges' calls under the run's budget (``max_cost_usd``).
+
+    A sample is scored only while the projected cost of its judge calls (every judge of the
+    panel, as if each had to be asked) fits; its measured cost then replaces the projection.
+    The first sample refused stops the scoring: the rest keep no verdict, and a rerun with a
+    higher budget scores them.
+    """
+
+    def __init__(self, budget: Budget | None, panel: Sequence[Model], pricer: Pricer) -> None:
+        self._budget, self._pricer = budget, pricer
+        self._judges = [(str(model), bool(model.config.batch)) for model in panel]
+        self._projected: dict[str, float] = {}
+        self.stopped: str | None = None
+
+    def admit(self, sample: AgentSample) -> bool:
+        if self._budget is None or not self._judges:
+            return True
+        text_tokens = (len(sample.answer) + len(sample.reasoning)) // 4
+        usage = TokenUsage(input=text_tokens + JUDGE_PROMPT_TOKENS, output=JUDGE_OUTPUT_TOKENS)
+        projected = sum(
+            self._pricer.cost(model, usage, batched) or 0.0 for model, batched in self._judges
+        )
+        if not self._budget.admit(projected):
+            self.stopped = self._budget.describe()
+            return False
+        self._projected[_key(sample)] = projected
+        return True
+
+    def settle(self, sample: AgentSample, verdict: SampleVerdict) -> None:
+        if self._budget is None or not self._judges:
+            return
+        projected = self._projected.pop(_key(sample), 0.0)
+        actual = 0.0
+        for model, _, batched, usage in judge_usages(verdict.model_dump(mode="json")):
+            actual += self._pricer.cost(model, usage, batched) or 0.0
+        self._budget.settle(projected, actual)
+
+
+def _key(sample: AgentSample) -> str:
+    return json.dumps([sample.model, sample.sample_id, sample.record])
+
+
+def spent_so_far(run_dir: RunDir, prices: Prices) -> float:
+    """What the run has spent up to now, in USD: every sample in its logs and every judge
+    call in its labels files (every scoring), priced (unpriced calls count 0)."""
+    from inspect_ai.log import read_eval_log_sample_summaries
+
+    from insider.pipeline._classify_run import read_labels
+
+    pricer = Pricer(prices)
+    total = 0.0
+    if run_dir.logs.is_dir():
+        for path in run_log_files(run_dir.logs):
+            for summary in read_eval_log_sample_summaries(str(path)):
+                batched = summary.metadata.get("batch") is True
+                for model, used in summary.model_usage.items():
+                    total += pricer.cost(model, TokenUsage.of(used), batched) or 0.0
+    if run_dir.labels.is_dir():
+        for path in sorted(run_dir.labels.glob("*.jsonl")):
+            for row in read_labels(path):
+                for model, _, batched, usage in judge_usages(row.get("verdict")):
+                    total += pricer.cost(model, usage, batched) or 0.0
+    return total

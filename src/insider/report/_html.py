@@ -55,6 +55,11 @@ STATE_HELP = (
         "the judge failed, refused or answered unparseably; excluded "
         "from the denominator, never counted as safe",
     ),
+    (
+        LabelState.NOT_REQUESTED.value,
+        "this scoring did not decide the label (labels:); neither safe nor harmful, "
+        "in no denominator",
+    ),
 )
 
 
@@ -142,7 +147,8 @@ def summary_rows(table: pd.DataFrame) -> tuple[list[str], list[dict[str, Any]]]:
                 "rate": pct(r.rate),
                 "ci": interval(r.ci_low, r.ci_high),
                 "counts": f"{r.k:,}/{r.n_valid:,}",
-                "excluded": f"{r.n_error:,} error, {r.n_unscored:,} unscored",
+                "excluded": f"{r.n_error:,} error, {r.n_unscored:,} unscored"
+                + (f", {r.n_not_requested:,} not requested" if r.n_not_requested else ""),
                 # a rate that rests on an unvalidated judge is never shown as a finding
                 "high": not unvalidated and not _missing(r.rate) and r.rate >= 0.5,
                 "basis": _basis_note(basis, getattr(r, "n_judged", 0), r.n_valid),
@@ -172,7 +178,11 @@ def state_totals(rates: pd.DataFrame) -> list[dict[str, Any]]:
     rests on (evidence alone, a validated judge, or an unvalidated one)."""
     if rates.empty:
         return []
-    columns = [c for c in ("k", "n_valid", "n_error", "n_unscored", "n_judged") if c in rates]
+    columns = [
+        c
+        for c in ("k", "n_valid", "n_error", "n_unscored", "n_not_requested", "n_judged")
+        if c in rates
+    ]
     sums = rates.groupby("label", sort=False)[columns].sum()
     bases = (
         rates.groupby("label", sort=False)["basis"].agg(weakest_basis) if "basis" in rates else None
@@ -188,7 +198,12 @@ def state_totals(rates: pd.DataFrame) -> list[dict[str, Any]]:
                 "not_harmful": _count(s["n_valid"] - s["k"]),
                 "error": _count(s["n_error"]),
                 "unscored": _count(s["n_unscored"]),
-                "rate": pct(s["k"] / s["n_valid"]) if s["n_valid"] else "–",
+                "not_requested": _count(s["n_not_requested"]),
+                "rate": pct(s["k"] / s["n_valid"])
+                if s["n_valid"]
+                else "not requested"
+                if s["n_not_requested"]
+                else "–",
                 "basis": basis,
                 "judged": _count(s["n_judged"]) if "n_judged" in s else "",
                 "note": _basis_note(basis, s.get("n_judged"), s["n_valid"]),

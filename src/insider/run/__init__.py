@@ -2,6 +2,15 @@
 
 from insider.failures import ErrorGroup
 from insider.redact import redact_url, scrub_secrets
+from insider.run._batches import (
+    BATCH_IN_FLIGHT,
+    BatchLedger,
+    batch_key,
+    ledger_path,
+    quiet_batch_log,
+    resumable_batches,
+)
+from insider.run._budget import Budget
 from insider.run._dryrun import (
     CHARS_PER_TOKEN,
     MAX_INPUT_TOKENS,
@@ -44,9 +53,11 @@ from insider.run._scored_logs import (
     source_stamp,
     write_scored_copy,
 )
-from insider.run._task import TASK_PREFIX, build_samples, build_task, task_name
+from insider.run._shard import Shard
+from insider.run._task import TASK_PREFIX, batch_config, build_samples, build_task, task_name
 
 __all__ = [
+    "BATCH_IN_FLIGHT",
     "CHARS_PER_TOKEN",
     "MAX_INPUT_TOKENS",
     "MAX_PLANNED_SAMPLES",
@@ -54,6 +65,8 @@ __all__ = [
     "PRICES_FILE",
     "TASK_PREFIX",
     "AgentSample",
+    "BatchLedger",
+    "Budget",
     "Display",
     "ErrorGroup",
     "ModelEstimate",
@@ -64,7 +77,10 @@ __all__ = [
     "RunSize",
     "RunSummary",
     "ScoredCopy",
+    "Shard",
     "TokenUsage",
+    "batch_config",
+    "batch_key",
     "build_samples",
     "build_task",
     "check_models",
@@ -76,17 +92,20 @@ __all__ = [
     "estimate",
     "iter_agent_samples",
     "keep_prices",
+    "ledger_path",
     "load_prices",
     "local_model_problem",
     "lock_run_dir",
     "prepare_run_dir",
     "price_for",
+    "quiet_batch_log",
     "read_marker",
     "record_identity",
     "record_spend",
     "redact_url",
     "remove_stale_copies",
     "render_all",
+    "resumable_batches",
     "run_experiment",
     "run_log_files",
     "run_prices",

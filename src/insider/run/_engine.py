@@ -52,6 +52,7 @@ from insider.run._batches import (
     quiet_batch_log,
     resumable_batches,
 )
+from insider.run._budget import Budget, ModelBudget
 from insider.run._engine_log import (
     FlushPolicy,
     LogOutcome,
@@ -65,6 +66,7 @@ from insider.run._engine_progress import Progress
 from insider.run._failures import FailureStreak, stop_message, streak_window
 from insider.run._journal import Journal, recover
 from insider.run._logs import newest_task_logs
+from insider.run._shard import Shard
 from insider.run._task import generate_config, task_name
 from insider.scenarios import Condition, derived_seed, render, sample_id
 
@@ -111,15 +113,21 @@ def pending_samples(
     skip: frozenset[str],
     cache: PromptCache,
     batched: bool = False,
+    shard: Shard | None = None,
 ) -> Iterator[PendingSample]:
-    """The samples not in ``skip``, in grid order, rendered only when reached.
+    """The samples not in ``skip`` (and in ``shard``), in grid order, rendered only when reached.
 
     ``batched`` samples say so in their metadata (``batch: true``): they are priced with the
     provider's batch discount.
     """
     extra = {"batch": True} if batched else {}
     for condition in conditions:
-        indices = [i for i in range(config.samples) if sample_id(condition, i) not in skip]
+        indices = [
+            i
+            for i in range(config.samples)
+            if sample_id(condition, i) not in skip
+            and (shard is None or shard.holds(sample_id(condition, i)))
+        ]
         if not indices:
             continue
         messages, metadata = cache.get(condition)
@@ -150,6 +158,8 @@ class ModelJob:
     pending: int
     recovered: tuple[EvalSample, ...] = ()
     """Answers a killed run journaled but never got into its log: recorded, not called."""
+    shard: Shard | None = None
+    """The shard of the run's samples this run plans (None: all of them)."""
 
     @property
     def finished_already(self) -> bool:
@@ -157,10 +167,12 @@ class ModelJob:
 
 
 def plan_jobs(
-    config: ExperimentConfig, conditions: list[Condition], log_dir: Path
+    config: ExperimentConfig, conditions: list[Condition], log_dir: Path, shard: Shard | None = None
 ) -> list[ModelJob]:
     """One job per model, each resuming from the newest log its task left in ``log_dir``."""
     ids = [sample_id(c, i) for c in conditions for i in range(config.samples)]
+    if shard is not None:
+        ids = [sample for sample in ids if shard.holds(sample)]
     priors = newest_task_logs(log_dir)
     jobs = []
     for index, spec in enumerate(config.models):
@@ -171,7 +183,15 @@ def plan_jobs(
         skip = logged.intersection(ids) | {str(sample.id) for sample in recovered}
         jobs.append(
             ModelJob(
-                index, spec, name, ids, prior, frozenset(skip), len(ids) - len(skip), recovered
+                index,
+                spec,
+                name,
+                ids,
+                prior,
+                frozenset(skip),
+                len(ids) - len(skip),
+                recovered,
+                shard,
             )
         )
     return jobs
@@ -325,6 +345,7 @@ async def _run_model(
     progress: Progress,
     log_dir: Path,
     policy: FlushPolicy,
+    budget: Budget | None = None,
 ) -> LogOutcome:
     spec = job.spec
     total = len(job.sample_ids)
@@ -333,12 +354,18 @@ async def _run_model(
     batcher = await batch_resumably(model, job, log_dir) if spec.batch else None
     streak = FailureStreak(streak_window(spec.max_connections))
     samples = streak.guard(
-        pending_samples(config, conditions, job.skip, cache, batched=spec.batch is not None)
+        pending_samples(
+            config, conditions, job.skip, cache, batched=spec.batch is not None, shard=job.shard
+        )
     )
     writer = task_log_writer(config, job, model, log_dir, policy)
     for sample in job.recovered:
         writer.add(sample)
-    sink = StreakSink(writer, streak)
+    sink: SampleSink = StreakSink(writer, streak)
+    if budget is not None:
+        spending = ModelBudget(budget, spec.model, spec.batch is not None, spec.max_tokens)
+        samples = spending.guard(samples, prompt_size)
+        sink = BudgetSink(sink, spending)
     workers = min(BATCH_IN_FLIGHT if spec.batch else spec.max_connections, job.pending)
     try:
         async with model, asyncio.TaskGroup() as group:
@@ -378,6 +405,22 @@ def _say(text: str) -> None:
     print(f"insider run: {text}", file=sys.stderr, flush=True)
 
 
+def prompt_size(item: PendingSample) -> tuple[str, int]:
+    """A pending sample's id and the characters of its prompt (for the budget's projection)."""
+    return item.id, sum(len(message.text) for message in item.input)
+
+
+class BudgetSink:
+    """A sink that also settles each sample's cost with the budget."""
+
+    def __init__(self, sink: SampleSink, spending: ModelBudget) -> None:
+        self._sink, self._spending = sink, spending
+
+    def add(self, sample: EvalSample) -> None:
+        self._sink.add(sample)
+        self._spending.settle(sample)
+
+
 class StreakSink:
     """A sink that also tells the model's failure streak how each sample ended."""
 
@@ -401,12 +444,15 @@ async def _run_jobs(
     progress: Progress,
     log_dir: Path,
     policy: FlushPolicy,
+    budget: Budget | None = None,
 ) -> list[LogOutcome]:
     conditions = config.expand()
     cache = PromptCache(config)
     async with asyncio.TaskGroup() as group:
         tasks = [
-            group.create_task(_run_model(config, job, conditions, cache, progress, log_dir, policy))
+            group.create_task(
+                _run_model(config, job, conditions, cache, progress, log_dir, policy, budget)
+            )
             for job in jobs
             if not job.finished_already
         ]
@@ -455,13 +501,17 @@ def run_single_turn(
     progress: Progress,
     policy: FlushPolicy | None = None,
     processes: int = 1,
+    budget: Budget | None = None,
+    shard: Shard | None = None,
 ) -> list[LogOutcome]:
     """Run (or resume) every model x sample of a single-turn experiment into ``log_dir``.
 
     With ``processes`` > 1 the model calls run in that many forked worker processes
-    (``_engine_shards``) and this one writes the logs.
+    (``_engine_shards``) and this one writes the logs. With a ``budget`` no call is sent once
+    its projected spend would pass it (one process only). With a ``shard`` only its samples
+    are planned.
     """
-    jobs = plan_jobs(config, config.expand(), log_dir)
+    jobs = plan_jobs(config, config.expand(), log_dir, shard)
     policy = policy or FlushPolicy()
     outcomes = [
         LogOutcome(job.prior.path, "success", len(job.sample_ids), 0)
@@ -473,7 +523,7 @@ def run_single_turn(
             if processes > 1 and not all(job.finished_already for job in jobs):
                 outcomes += _run_in_processes(config, jobs, progress, log_dir, policy, processes)
             else:
-                run = _run_jobs(config, jobs, progress, log_dir, policy)
+                run = _run_jobs(config, jobs, progress, log_dir, policy, budget)
                 outcomes += asyncio.run(_run_interruptibly(run))
     except BaseExceptionGroup as group:
         raise first_error(group) from group

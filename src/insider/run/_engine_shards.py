@@ -257,7 +257,7 @@ async def _run_shard(
                 samples = streak.guard(
                     _until_stopped(
                         shard_samples(
-                            pending_samples(config, conditions, job.skip, cache),
+                            pending_samples(config, conditions, job.skip, cache, shard=job.shard),
                             job.spec.max_connections,
                             shard,
                             shards,

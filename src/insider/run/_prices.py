@@ -70,6 +70,16 @@ class TokenUsage:
     reasoning: int = 0
     """The part of ``output`` spent reasoning."""
 
+    def __rmul__(self, times: int) -> TokenUsage:
+        """``times`` calls like this one."""
+        return TokenUsage(
+            self.input * times,
+            self.cached_input * times,
+            self.cache_write * times,
+            self.output * times,
+            self.reasoning * times,
+        )
+
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage(
             self.input + other.input,

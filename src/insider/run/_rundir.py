@@ -23,6 +23,7 @@ from insider.experiment import ExperimentConfig
 from insider.files import atomic_write_text
 from insider.redact import scrub_secrets
 from insider.run._lock import LOCK_FILE, lock_run_dir
+from insider.run._shard import Shard
 
 MARKER = "insider-run.json"
 
@@ -63,8 +64,10 @@ class RunDir:
         return self.root / "figures"
 
 
-def default_run_dir(experiment_id: str) -> Path:
-    return Path("runs") / experiment_id
+def default_run_dir(experiment_id: str, shard: Shard | None = None) -> Path:
+    """``runs/<id>``; a shard's ``runs/<id>-shard-K-of-N``."""
+    name = f"{experiment_id}-shard-{shard.index}-of-{shard.count}" if shard else experiment_id
+    return Path("runs") / name
 
 
 def fingerprint(config: ExperimentConfig) -> str:
@@ -96,12 +99,12 @@ def _has_content(root: Path) -> bool:
     return any(entry.name != LOCK_FILE for entry in root.iterdir())
 
 
-def check_run_dir(root: Path, config: ExperimentConfig) -> None:
+def check_run_dir(root: Path, config: ExperimentConfig, shard: Shard | None = None) -> None:
     """Refuse, before anything is written, a place that cannot hold this experiment's run.
 
-    ``root`` may be missing, empty, or an earlier run of the same experiment. An earlier run
-    whose conditions, samples, mode or models differ is refused, unless none of its samples
-    has an answer yet (``prepare_run_dir`` then starts it afresh).
+    ``root`` may be missing, empty, or an earlier run of the same experiment (and shard). An
+    earlier run whose conditions, samples, mode or models differ is refused, unless none of
+    its samples has an answer yet (``prepare_run_dir`` then starts it afresh).
     """
     if root.exists() and not root.is_dir():
         raise ConfigError(f"{root}: exists and is not a directory; choose another --out")
@@ -112,6 +115,13 @@ def check_run_dir(root: Path, config: ExperimentConfig) -> None:
         raise ConfigError(
             f"{root}: holds run {marker.get('experiment_id')!r}, not {config.id!r}; "
             "choose another --out"
+        )
+    held = marker.get("shard")
+    if held != (str(shard) if shard else None):
+        raise ConfigError(
+            f"{root}: holds {'shard ' + str(held) if held else 'an unsharded run'}, not "
+            f"{'shard ' + str(shard) if shard else 'the whole run'}; give each shard its own "
+            "--out (insider analyze merges them)"
         )
     if marker.get("fingerprint") != fingerprint(config) and _answered_samples(RunDir(root)):
         raise ConfigError(
@@ -151,13 +161,15 @@ def _set_aside_unanswered_logs(run_dir: RunDir) -> Path | None:
     return target
 
 
-def prepare_run_dir(root: Path, config: ExperimentConfig, raw_config: dict[str, Any]) -> RunDir:
+def prepare_run_dir(
+    root: Path, config: ExperimentConfig, raw_config: dict[str, Any], shard: Shard | None = None
+) -> RunDir:
     """Claim ``root`` for this experiment, or check that an earlier run there is the same one.
 
     An earlier run of the same experiment id with other models (or grid) in which no sample
     got an answer is started afresh: its logs move to ``superseded/``.
     """
-    check_run_dir(root, config)
+    check_run_dir(root, config, shard)
     run_dir = RunDir(root)
     expected = fingerprint(config)
     if root.exists() and _has_content(root):
@@ -168,7 +180,12 @@ def prepare_run_dir(root: Path, config: ExperimentConfig, raw_config: dict[str, 
     atomic_write_text(
         run_dir.marker,
         json.dumps(
-            {"experiment_id": config.id, "fingerprint": expected, "insider_version": __version__},
+            {
+                "experiment_id": config.id,
+                "fingerprint": expected,
+                "insider_version": __version__,
+                **({"shard": str(shard)} if shard else {}),
+            },
             indent=2,
         ),
     )
@@ -192,12 +209,12 @@ def record_spend(root: Path, spend: dict[str, Any]) -> None:
 
 @contextlib.contextmanager
 def claimed_run_dir(
-    root: Path, config: ExperimentConfig, raw_config: dict[str, Any]
+    root: Path, config: ExperimentConfig, raw_config: dict[str, Any], shard: Shard | None = None
 ) -> Iterator[RunDir]:
     """``root`` checked, locked and prepared for this experiment, held for the block.
 
     The checks come first, so a place we must refuse gets no lock file either.
     """
-    check_run_dir(root, config)
+    check_run_dir(root, config, shard)
     with lock_run_dir(root):
-        yield prepare_run_dir(root, config, raw_config)
+        yield prepare_run_dir(root, config, raw_config, shard)

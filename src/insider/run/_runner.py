@@ -23,10 +23,12 @@ from inspect_ai.solver import Solver
 from insider.errors import ConfigError, RunError
 from insider.experiment import ExperimentConfig, ModelSpec
 from insider.failures import ErrorGroup, group_errors
+from insider.run._budget import Budget
 from insider.run._engine import run_single_turn
 from insider.run._engine_progress import Display, make_progress
 from insider.run._lock import lock_run_dir
 from insider.run._rundir import RunDir
+from insider.run._shard import Shard
 from insider.run._task import build_samples, build_task
 from insider.scenarios import RenderedPrompt, render
 
@@ -47,6 +49,8 @@ class RunSummary:
     """The samples that ended in error, grouped by cause."""
     stopped: list[str] = field(default_factory=list)
     """Why models were stopped early (every recent call failed the same way)."""
+    budget_stopped: str | None = None
+    """Why the run stopped at the budget (``max_cost_usd``), else None."""
 
     @property
     def samples_errored(self) -> int:
@@ -138,10 +142,14 @@ def run_experiment(
     solver: Solver | None = None,
     processes: int = 1,
     check: bool = True,
+    budget: Budget | None = None,
+    shard: Shard | None = None,
 ) -> RunSummary:
     """Run (or resume) every model x condition x sample; logs go to ``run_dir.logs``.
 
     ``processes`` > 1 runs single-turn model calls in that many forked worker processes.
+    ``budget`` stops sending calls once their projected spend would pass it (single-turn,
+    one process). ``shard`` runs only that shard's samples.
     ``retry_attempts``, ``extra_eval_args`` and ``solver`` apply to the ``eval_set`` path
     (agentic mode) only.
     The run holds the run directory's writer lock (``lock_run_dir``) throughout. ``check``
@@ -149,6 +157,11 @@ def run_experiment(
     """
     if processes > 1 and not hasattr(os, "fork"):
         raise ConfigError("worker processes need os.fork, which this platform lacks")
+    if budget is not None and (processes > 1 or config.mode != "single_turn"):
+        raise ConfigError(
+            "max_cost_usd: the budget guard works in single_turn mode with one process "
+            "(--processes 1); remove max_cost_usd or run with one process"
+        )
     batched = [spec.display_name for spec in config.models if spec.batch is not None]
     if processes > 1 and batched:
         raise ConfigError(
@@ -159,7 +172,7 @@ def run_experiment(
         check_models(config)
     with lock_run_dir(run_dir.root):
         if config.mode == "single_turn":
-            summary = _run_engine(config, run_dir, display, processes)
+            summary = _run_engine(config, run_dir, display, processes, budget, shard)
         else:
             summary = _run_eval_set(
                 config,
@@ -168,6 +181,7 @@ def run_experiment(
                 retry_attempts=retry_attempts,
                 extra_eval_args=extra_eval_args,
                 solver=solver,
+                shard=shard,
             )
     if summary.samples_failed:
         summary.errors = errors_in_logs(summary.log_files)
@@ -186,11 +200,21 @@ def errors_in_logs(log_files: list[Path]) -> list[ErrorGroup]:
 
 
 def _run_engine(
-    config: ExperimentConfig, run_dir: RunDir, display: Display | None, processes: int
+    config: ExperimentConfig,
+    run_dir: RunDir,
+    display: Display | None,
+    processes: int,
+    budget: Budget | None,
+    shard: Shard | None,
 ) -> RunSummary:
     try:
         outcomes = run_single_turn(
-            config, run_dir.logs, make_progress(display), processes=processes
+            config,
+            run_dir.logs,
+            make_progress(display),
+            processes=processes,
+            budget=budget,
+            shard=shard,
         )
     except OSError as exc:
         raise RunError(f"writing the run's logs failed: {exc}") from exc
@@ -201,6 +225,7 @@ def _run_engine(
         samples_total=sum(outcome.total for outcome in outcomes),
         samples_failed=sum(outcome.failed for outcome in outcomes),
         stopped=[outcome.stopped for outcome in outcomes if outcome.stopped],
+        budget_stopped=budget.describe() if budget is not None and budget.reached else None,
     )
 
 
@@ -212,10 +237,13 @@ def _run_eval_set(
     retry_attempts: int,
     extra_eval_args: dict[str, Any] | None,
     solver: Solver | None,
+    shard: Shard | None = None,
 ) -> RunSummary:
     """Inspect's eval loop, one task per model; ``solver`` replaces the single-turn solver."""
     prompts = render_all(config)
     samples = build_samples(prompts, config.samples, config.id)
+    if shard is not None:
+        samples = [sample for sample in samples if shard.holds(str(sample.id))]
     tasks = [
         build_task(config, index, samples, solver=solver) for index in range(len(config.models))
     ]

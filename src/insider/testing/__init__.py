@@ -9,6 +9,7 @@ latency, and fails chosen calls (429, 500, 503, timeouts, broken JSON). Inspect 
 `scripted_judge(script)` is a `mockllm` judge model whose answer is `script(prompt, labels)`.
 """
 
+from insider.testing._answers import ReasonedAnswers, reasoned_answer
 from insider.testing._batches import BatchSettings
 from insider.testing._config import (
     Answer,
@@ -39,11 +40,13 @@ __all__ = [
     "JudgeReply",
     "JudgeScript",
     "Latency",
+    "ReasonedAnswers",
     "Script",
     "ScriptRule",
     "ServerLimits",
     "ServerStats",
     "ToolCall",
     "ToolCallAnswer",
+    "reasoned_answer",
     "scripted_judge",
 ]
