@@ -240,12 +240,12 @@ def run(
         _print_dry_run(config, prices, json_rows)
         return
     part = Shard.parse(shard) if shard is not None else None
+    table = load_prices(prices)  # a bad table is refused before anything is written
+    budget = _budget(config, table, processes)
     _check_run_size(config, yes_really)
     root = out or default_run_dir(config.id, part)
     check_run_dir(root, config, part)
     check_models(config)  # before the run directory exists: a bad model writes nothing
-    table = load_prices(prices)  # a bad table is refused before anything is written
-    budget = _budget(config, table, processes)
     with claimed_run_dir(root, config, raw, part) as run_dir:
         if prices is not None:
             keep_prices(run_dir.root, prices)
@@ -628,7 +628,8 @@ def _print_spend(analysis: Analysis) -> None:
         return
     table = Table(title="Spend (measured usage, priced with the run's price table)")
     for column in ("role", "name", "calls", "batched", "input", "cached input", "output", "cost"):
-        table.add_column(column, justify="left" if column in {"role", "name"} else "right")
+        left = column in {"role", "name"}
+        table.add_column(column, justify="left" if left else "right", overflow="fold")
     for row in spend.itertuples():
         table.add_row(
             str(row.role),
@@ -642,8 +643,12 @@ def _print_spend(analysis: Analysis) -> None:
         )
     console.print(table)
     total = total_cost(spend)
-    shown = "unknown (add the missing prices with --prices)" if total is None else f"${total:,.4f}"
-    console.print(f"  spend:   {shown} in all")
+    shown = (
+        "unknown: a model or judge has no price (give it one with --prices)"
+        if total is None
+        else f"${total:,.4f} in all"
+    )
+    console.print(f"  spend:   {shown}")
 
 
 @app.command("mcp-server")

@@ -401,7 +401,7 @@ def classify_run(
         judge_budget = JudgeBudget(budget, panel, Pricer(run_prices(run_dir.root)))
 
         async def score(sample: AgentSample) -> SampleVerdict | None:
-            if not judge_budget.admit(sample):
+            if not await judge_budget.admit(sample):
                 return None
             token = batch_key.set(judge_key(sample))
             try:

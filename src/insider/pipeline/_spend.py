@@ -133,9 +133,9 @@ class JudgeBudget:
     """The judges' calls under the run's budget (``max_cost_usd``).
 
     A sample is scored only while the projected cost of its judge calls (every judge of the
-    panel, as if each had to be asked) fits; its measured cost then replaces the projection.
-    The first sample refused stops the scoring: the rest keep no verdict, and a rerun with a
-    higher budget scores them.
+    panel, as if each had to be asked) fits (``Budget.wait_admit``); its measured cost then
+    replaces the projection. Once the budget is reached the rest keep no verdict, and a rerun
+    with a higher budget scores them.
     """
 
     def __init__(self, budget: Budget | None, panel: Sequence[Model], pricer: Pricer) -> None:
@@ -144,7 +144,7 @@ class JudgeBudget:
         self._projected: dict[str, float] = {}
         self.stopped: str | None = None
 
-    def admit(self, sample: AgentSample) -> bool:
+    async def admit(self, sample: AgentSample) -> bool:
         if self._budget is None or not self._judges:
             return True
         text_tokens = (len(sample.answer) + len(sample.reasoning)) // 4
@@ -152,7 +152,7 @@ class JudgeBudget:
         projected = sum(
             self._pricer.cost(model, usage, batched) or 0.0 for model, batched in self._judges
         )
-        if not self._budget.admit(projected):
+        if not await self._budget.wait_admit(projected):
             self.stopped = self._budget.describe()
             return False
         self._projected[_key(sample)] = projected

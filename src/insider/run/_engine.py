@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -259,6 +260,10 @@ class SampleSink(Protocol):
     def add(self, sample: EvalSample) -> None: ...
 
 
+Gate = Callable[[PendingSample], Awaitable[bool]]
+"""Whether a sample's call may go now (the budget); False: this worker takes no more."""
+
+
 async def run_workers(
     model: Model,
     samples: Iterator[PendingSample],
@@ -267,11 +272,12 @@ async def run_workers(
     sink: SampleSink,
     progress: Progress,
     bar: int,
+    gate: Gate | None = None,
 ) -> None:
     """``workers`` coroutines calling ``model`` for each sample until ``samples`` runs out."""
     async with asyncio.TaskGroup() as pool:
         for _ in range(workers):
-            pool.create_task(_worker(model, samples, seed, sink, progress, bar))
+            pool.create_task(_worker(model, samples, seed, sink, progress, bar, gate))
 
 
 async def _worker(
@@ -281,11 +287,14 @@ async def _worker(
     sink: SampleSink,
     progress: Progress,
     bar: int,
+    gate: Gate | None = None,
 ) -> None:
     # the iterator is shared by every worker of the model: next() never awaits, so each
     # sample goes to exactly one worker
     with use_model_event_sink(_DiscardModelEvents()):
         for item in samples:
+            if gate is not None and not await gate(item):
+                return  # over the budget: the sample stays unrun, for a rerun
             sample = await run_sample(model, item, seed)
             sink.add(sample)
             progress.advance(bar, sample.error is not None)
@@ -362,15 +371,16 @@ async def _run_model(
     for sample in job.recovered:
         writer.add(sample)
     sink: SampleSink = StreakSink(writer, streak)
+    gate: Gate | None = None
     if budget is not None:
         spending = ModelBudget(budget, spec.model, spec.batch is not None, spec.max_tokens)
-        samples = spending.guard(samples, prompt_size)
+        gate = functools.partial(_admit, spending)
         sink = BudgetSink(sink, spending)
     workers = min(BATCH_IN_FLIGHT if spec.batch else spec.max_connections, job.pending)
     try:
         async with model, asyncio.TaskGroup() as group:
             group.create_task(writer.run())
-            await run_workers(model, samples, spec.seed, workers, sink, progress, bar)
+            await run_workers(model, samples, spec.seed, workers, sink, progress, bar, gate)
             writer.close()
     except BaseException as exc:
         await finish_on_exit(writer, exc)
@@ -405,9 +415,9 @@ def _say(text: str) -> None:
     print(f"insider run: {text}", file=sys.stderr, flush=True)
 
 
-def prompt_size(item: PendingSample) -> tuple[str, int]:
-    """A pending sample's id and the characters of its prompt (for the budget's projection)."""
-    return item.id, sum(len(message.text) for message in item.input)
+async def _admit(spending: ModelBudget, item: PendingSample) -> bool:
+    """Whether the budget lets this sample's call go (its projection: the prompt's size)."""
+    return await spending.admit(item.id, sum(len(message.text) for message in item.input))
 
 
 class BudgetSink:

@@ -99,6 +99,7 @@ class BatchService:
         self._files: dict[str, bytes] = {}
         self._batches: dict[str, _Batch] = {}
         self._ids = itertools.count(1)
+        self._calls: dict[str, int] = {}  # sample id -> request lines answered so far
         self.created = 0
 
     def handles(self, path: str) -> bool:
@@ -224,11 +225,12 @@ class BatchService:
             return f"line-{number}", {"response": None, "error": error}
         sample = sample_id_of(turns)
         self._on_line(sample)
+        self._calls[sample] = self._calls.get(sample, 0) + 1
         chat = ChatRequest(
             model=str(body.get("model", "")),
             turns=turns,
             sample_id=sample,
-            call_index=1,
+            call_index=self._calls[sample],
             tool_names=tool_names(body),
         )
         completion = complete(chat)
