@@ -26,7 +26,7 @@ from insider.run import (
     read_marker,
 )
 from insider.scenarios import sample_id
-from insider.testing import BatchSettings, ChatRequest, FakeModelServer, reasoned_answer
+from insider.testing import Answer, BatchSettings, ChatRequest, FakeModelServer, reasoned_answer
 
 pytestmark = pytest.mark.timeout(300)
 runner = CliRunner()
@@ -40,7 +40,7 @@ JUDGE_ANSWER = json.dumps(
 )
 
 
-def script(request: ChatRequest) -> str:
+def script(request: ChatRequest) -> Answer:
     """Judges get a valid all-'no' answer; agents a realistic reasoned answer."""
     if any("Answer with a JSON object" in turn.text for turn in request.turns):
         return JUDGE_ANSWER
@@ -233,6 +233,21 @@ def test_labels_not_asked_are_not_requested_and_in_no_denominator(tmp_path: Path
     assert deception["rate"].isna().all()
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "not requested" in html
+
+
+def test_a_run_with_labels_is_analyzed_with_its_own_scoring(tmp_path: Path) -> None:
+    """A second scoring (all labels, evidence only) beside the run's must not be taken instead."""
+    with FakeModelServer(script=script) as server:
+        raw = experiment(server.base_url, samples=2, labels=["leak"])
+        exp, prices = files(tmp_path, raw)
+        out = tmp_path / "run"
+        assert invoke("run", str(exp), "--out", str(out), "--prices", str(prices)).exit_code == 0
+    assert invoke("classify", str(out)).exit_code == 0  # evidence-only, all eight labels
+    assert len(list((out / "labels").glob("*.jsonl"))) == 2
+    result = invoke("analyze", str(out))
+    assert result.exit_code == 0, result.output
+    rates = pd.read_parquet(out / "rates.parquet")
+    assert (rates.loc[rates["label"] == "deception", "n_not_requested"] == 2).all()
 
 
 def test_labels_on_classify_choose_a_scoring_of_their_own(tmp_path: Path) -> None:

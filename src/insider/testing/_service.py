@@ -102,6 +102,10 @@ class ChatService:
             await self._request_loop(reader, writer)
         except ConnectionError:
             pass  # the client hung up mid-response; nothing is left to tell it
+        except asyncio.CancelledError:
+            # close_connections: the server stops. Ending normally keeps Python 3.11's
+            # asyncio.streams from printing the handler's CancelledError as a traceback.
+            return
         finally:
             if task is not None:
                 self._connections.discard(task)
