@@ -167,8 +167,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=None, help="keep report and table here")
     parser.add_argument(
-        "--categorical", action="store_true",
-        help="store repeated strings (model, condition, fields, states) as categories",
+        "--categorical", action=argparse.BooleanOptionalAction, default=True,
+        help=("repeated strings (model, condition, fields, states) as categories, as insider "
+              "analyze builds its samples table (--no-categorical: plain strings)"),
     )  # fmt: skip
     parser.add_argument("--analyse", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
