@@ -229,9 +229,7 @@ def analyze_runs(
 
     config = check_mergeable(run_dirs)
     first = run_dirs[0]
-    scoring = judge_id or default_scoring_id(
-        config.judges, config.judge_aggregation, config.labels
-    )
+    scoring = judge_id or default_scoring_id(config.judges, config.judge_aggregation, config.labels)
     labels_files = [choose_labels_file(d, judge_id, scoring) for d in run_dirs]
     out = out or first.root
     out.mkdir(parents=True, exist_ok=True)
