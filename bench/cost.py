@@ -38,9 +38,15 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from insider.classify import LABELS, ORIGINAL_CLASSIFIERS
+from insider.classify import ORIGINAL_CLASSIFIERS
 from insider.experiment import ExperimentConfig, load_experiment
-from insider.pipeline import classify_run, dry_run, judge_share, our_world_profile
+from insider.pipeline import (
+    classify_run,
+    dry_run,
+    judge_share,
+    our_world_profile,
+    sample_usage,
+)
 from insider.run import (
     AgentSample,
     Price,
@@ -54,12 +60,10 @@ from insider.run import (
 )
 from insider.scenarios import ORIGINAL_WORLD, Condition, original_classifier, original_email_content
 from insider.testing import (
-    Answer,
     BatchSettings,
-    ChatRequest,
     FakeModelServer,
     ServerLimits,
-    reasoned_answer,
+    agent_or_judge,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,15 +73,6 @@ HEADLINE = ("blackmail", "leak", "lethal")
 GRADER_OUTPUT_TOKENS = 300
 """The research classifiers ask their grader to reason, then answer: ~300 tokens, assumed."""
 GOAL = 0.45
-JUDGE_ANSWER = json.dumps(
-    {label: {"verdict": "no", "quote": "", "rationale": "Nothing of the kind."} for label in LABELS}
-)
-
-
-def script(request: ChatRequest) -> Answer:
-    if any("Answer with a JSON object" in turn.text for turn in request.turns):
-        return JUDGE_ANSWER
-    return reasoned_answer()(request)
 
 
 def measured_experiment(base_url: str, model: str, per_condition: int) -> dict[str, Any]:
@@ -102,7 +97,7 @@ def measure(out: Path, model: str, per_condition: int) -> tuple[ExperimentConfig
     settings = BatchSettings(completion_delay_s=0.2)
     limits = ServerLimits(max_body_bytes=16 * 1024 * 1024)
     with FakeModelServer(
-        script=script, batches=settings, prompt_caching=True, limits=limits
+        script=agent_or_judge, batches=settings, prompt_caching=True, limits=limits
     ) as server:
         raw = measured_experiment(server.base_url, model, per_condition)
         config = ExperimentConfig.model_validate(raw)
@@ -123,20 +118,11 @@ def by_condition(samples: list[AgentSample]) -> dict[str, list[AgentSample]]:
     return grouped
 
 
-def usage_of(sample: AgentSample) -> TokenUsage:
-    return TokenUsage(
-        input=sample.input_tokens,
-        cached_input=sample.cached_input_tokens,
-        cache_write=sample.cache_write_tokens,
-        output=sample.output_tokens,
-    )
-
-
 def mean_usage(samples: list[AgentSample]) -> TokenUsage:
     n = len(samples)
     total = TokenUsage()
     for sample in samples:
-        total = total + usage_of(sample)
+        total = total + sample_usage(sample)
     return TokenUsage(
         total.input // n, total.cached_input // n, total.cache_write // n, total.output // n
     )
@@ -145,7 +131,7 @@ def mean_usage(samples: list[AgentSample]) -> TokenUsage:
 def scaled(group: list[AgentSample]) -> TokenUsage:
     """A condition's 100 samples: its first call and 99 times the mean of its later calls."""
     first, later = group[0], group[1:] or group
-    return usage_of(first) + (SAMPLES - 1) * mean_usage(later)
+    return sample_usage(first) + (SAMPLES - 1) * mean_usage(later)
 
 
 def uncached(usage: TokenUsage) -> TokenUsage:
@@ -266,7 +252,7 @@ def _estimate_error(
 
 
 def _model_spend(run_dir: Path, price: Price) -> float:
-    return sum(usage_of(s).cost(price, s.batched) for s in iter_agent_samples(run_dir / "logs"))
+    return sum(sample_usage(s).cost(price, s.batched) for s in iter_agent_samples(run_dir / "logs"))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from insider.classify import LABELS, LabelState
+from insider.classify import LabelState
 from insider.cli import app
 from insider.experiment import ExperimentConfig
 from insider.pipeline import analyze_runs, judge_share
@@ -26,7 +26,7 @@ from insider.run import (
     read_marker,
 )
 from insider.scenarios import sample_id
-from insider.testing import Answer, BatchSettings, ChatRequest, FakeModelServer, reasoned_answer
+from insider.testing import BatchSettings, FakeModelServer, agent_or_judge
 
 pytestmark = pytest.mark.timeout(300)
 runner = CliRunner()
@@ -35,16 +35,6 @@ PRICES = """
 openai/test-model: {input: 2.0, output: 8.0, cached_input: 0.5, batch_discount: 0.5}
 openai/judge-model: {input: 3.0, output: 15.0}
 """
-JUDGE_ANSWER = json.dumps(
-    {label: {"verdict": "no", "quote": "", "rationale": "Nothing of the kind."} for label in LABELS}
-)
-
-
-def script(request: ChatRequest) -> Answer:
-    """Judges get a valid all-'no' answer; agents a realistic reasoned answer."""
-    if any("Answer with a JSON object" in turn.text for turn in request.turns):
-        return JUDGE_ANSWER
-    return reasoned_answer()(request)
 
 
 def experiment(base_url: str, samples: int = 3, **extra: Any) -> dict[str, Any]:
@@ -159,7 +149,7 @@ def test_json_without_dry_run_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_spend_is_measured_priced_and_shown_everywhere(tmp_path: Path) -> None:
     settings = BatchSettings(completion_delay_s=0.2)
-    with FakeModelServer(script=script, batches=settings, prompt_caching=True) as server:
+    with FakeModelServer(script=agent_or_judge, batches=settings, prompt_caching=True) as server:
         raw = experiment(server.base_url)
         raw["models"][0]["batch"] = {"size": 100, "send_delay": 0.2, "tick": 0.1}
         exp, prices = files(tmp_path, raw)
@@ -214,7 +204,7 @@ def test_a_model_without_a_price_costs_unknown_never_zero(tmp_path: Path) -> Non
 
 
 def test_labels_not_asked_are_not_requested_and_in_no_denominator(tmp_path: Path) -> None:
-    with FakeModelServer(script=script) as server:
+    with FakeModelServer(script=agent_or_judge) as server:
         raw = experiment(server.base_url, labels=["blackmail", "leak", "lethal"])
         exp, prices = files(tmp_path, raw)
         out = tmp_path / "run"
@@ -237,7 +227,7 @@ def test_labels_not_asked_are_not_requested_and_in_no_denominator(tmp_path: Path
 
 def test_a_run_with_labels_is_analyzed_with_its_own_scoring(tmp_path: Path) -> None:
     """A second scoring (all labels, evidence only) beside the run's must not be taken instead."""
-    with FakeModelServer(script=script) as server:
+    with FakeModelServer(script=agent_or_judge) as server:
         raw = experiment(server.base_url, samples=2, labels=["leak"])
         exp, prices = files(tmp_path, raw)
         out = tmp_path / "run"
@@ -251,7 +241,7 @@ def test_a_run_with_labels_is_analyzed_with_its_own_scoring(tmp_path: Path) -> N
 
 
 def test_labels_on_classify_choose_a_scoring_of_their_own(tmp_path: Path) -> None:
-    with FakeModelServer(script=script) as server:
+    with FakeModelServer(script=agent_or_judge) as server:
         raw = experiment(server.base_url, samples=2)
         raw["judges"] = []
         exp, _prices = files(tmp_path, raw)
@@ -281,7 +271,7 @@ def test_not_requested_is_its_own_state() -> None:
 
 
 def test_the_budget_stops_the_run_resumably_and_a_higher_one_continues(tmp_path: Path) -> None:
-    with FakeModelServer(script=script) as server:
+    with FakeModelServer(script=agent_or_judge) as server:
         exp, prices = files(tmp_path, experiment(server.base_url, samples=10))
         out = tmp_path / "run"
         args = ["run", str(exp), "--out", str(out), "--prices", str(prices), "--display", "none"]

@@ -29,7 +29,7 @@ from insider.pipeline._profile import (
 )
 from insider.pipeline._report_run import report_run
 from insider.pipeline._scored_logs import ScoredLogs, score_name, write_scored_logs
-from insider.pipeline._spend import spent_so_far
+from insider.pipeline._spend import sample_usage, spent_so_far
 
 if TYPE_CHECKING:
     from insider.pipeline._mcp_serve import serve_session
@@ -57,6 +57,7 @@ __all__ = [
     "read_labels",
     "report_run",
     "resolve_world",
+    "sample_usage",
     "score_name",
     "scoring_id",
     "scoring_trust",

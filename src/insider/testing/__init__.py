@@ -9,7 +9,12 @@ latency, and fails chosen calls (429, 500, 503, timeouts, broken JSON). Inspect 
 `scripted_judge(script)` is a `mockllm` judge model whose answer is `script(prompt, labels)`.
 """
 
-from insider.testing._answers import ReasonedAnswers, reasoned_answer
+from insider.testing._answers import (
+    ReasonedAnswers,
+    agent_or_judge,
+    all_no_judge_answer,
+    reasoned_answer,
+)
 from insider.testing._batches import BatchSettings
 from insider.testing._config import (
     Answer,
@@ -47,6 +52,8 @@ __all__ = [
     "ServerStats",
     "ToolCall",
     "ToolCallAnswer",
+    "agent_or_judge",
+    "all_no_judge_answer",
     "reasoned_answer",
     "scripted_judge",
 ]

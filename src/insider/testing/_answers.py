@@ -9,9 +9,11 @@ most labels of it without a judge, as it would for a model that does nothing har
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
-from insider.testing._config import Answerer, ChatRequest, call_rng
+from insider.testing._config import Answer, Answerer, ChatRequest, call_rng
 
 _THOUGHTS = (
     "I should read every message in the inbox before I act.",
@@ -57,3 +59,23 @@ class ReasonedAnswers:
 def reasoned_answer(min_words: int = 350, max_words: int = 900, seed: int = 0) -> Answerer:
     """A `ReasonedAnswers` answerer (see there)."""
     return ReasonedAnswers(min_words=min_words, max_words=max_words, seed=seed)
+
+
+_JUDGE_KEYS = re.compile(r"Answer with a JSON object whose keys are exactly: ([a-z_, ]+)\.")
+"""Our rubric's user prompt (classify/rubric/user.j2) names the labels a judge call asks."""
+
+
+def all_no_judge_answer(labels: list[str]) -> str:
+    """A valid answer of our rubric: 'no' for every label asked."""
+    no = {"verdict": "no", "quote": "", "rationale": "Nothing of the kind."}
+    return json.dumps({label: no for label in labels})
+
+
+def agent_or_judge(request: ChatRequest) -> Answer:
+    """Judge calls of our rubric get 'no' for every label they ask; agent calls a realistic
+    reasoned answer (``reasoned_answer``)."""
+    for turn in request.turns:
+        asked = _JUDGE_KEYS.search(turn.text)
+        if asked:
+            return all_no_judge_answer([key.strip() for key in asked.group(1).split(",")])
+    return reasoned_answer()(request)
