@@ -124,6 +124,9 @@ def test_connection_refused_is_named_and_inspect_messages_are_read_too() -> None
     retry = "RetryError(<Future at 0x7f state=finished raised APIConnectionError>)"
     assert cause_of_message(retry) == "connection failed"
     assert cause_of_message("RetryError(<Future at 0x1 raised RateLimitError>)") == "HTTP 429"
+    # a model's timeout cuts each attempt (Inspect's attempt_timeout)
+    hung = "RetryError(<Future at 0x2 state=finished raised AttemptTimeoutError>)"
+    assert cause_of_message(hung) == "timeout"
     groups = group_errors([message, message, "HTTP 500: InternalServerError: boom"])
     assert [(g.cause, g.count) for g in groups] == [("connection refused", 2), ("HTTP 500", 1)]
 

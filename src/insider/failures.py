@@ -28,7 +28,15 @@ SERVER_GONE = frozenset({CONNECTION_REFUSED, CONNECTION_FAILED, TIMEOUT})
 """Causes that mean the server did not answer at all."""
 
 _TIMEOUT_NAMES = frozenset(
-    {"APITimeoutError", "TimeoutException", "ReadTimeout", "ConnectTimeout", "TimeoutError"}
+    {
+        "APITimeoutError",
+        "TimeoutException",
+        "ReadTimeout",
+        "ConnectTimeout",
+        "TimeoutError",
+        "AttemptTimeoutError",  # Inspect's ``attempt_timeout`` (a model's ``timeout``) ran out
+        "StreamIdleTimeoutError",
+    }
 )
 _JSON_NAMES = frozenset({"JSONDecodeError", "APIResponseValidationError"})
 _CONNECTION_NAMES = frozenset(

@@ -63,7 +63,7 @@ def generate_config(spec: ModelSpec) -> GenerateConfig:
         max_tokens=spec.max_tokens,
         reasoning_effort=spec.reasoning_effort,
         reasoning_tokens=spec.reasoning_tokens,
-        timeout=spec.timeout,
+        **call_timeouts(spec.timeout, batched=spec.batch is not None),
         max_retries=spec.max_retries,
     )
 
@@ -71,6 +71,19 @@ def generate_config(spec: ModelSpec) -> GenerateConfig:
 def batch_config(batch: BatchSpec | None) -> BatchConfig | None:
     """Inspect's batcher settings for a model's (or judge's) ``batch:``."""
     return None if batch is None else BatchConfig(**batch.model_dump())
+
+
+def call_timeouts(timeout: int | None, batched: bool = False) -> dict[str, int | None]:
+    """Inspect's settings that make ``timeout`` seconds bound each model call, hung ones too.
+
+    Inspect's ``timeout`` only stops retrying once an attempt has ended, and an attempt waits
+    as long as the provider's client does (ten minutes for OpenAI's): a server that accepts
+    the call and never answers held it that long, and the retry then waited again.
+    ``attempt_timeout`` cuts each attempt at ``timeout``, which raises a timeout error that
+    Inspect retries only while the ``timeout`` since the first attempt has not run out. A
+    batched call's attempt waits for its whole batch (hours): only the retries are bounded.
+    """
+    return {"timeout": timeout, "attempt_timeout": None if batched else timeout}
 
 
 @solver

@@ -1,0 +1,84 @@
+"""A server that accepts calls and never answers: the experiment's ``timeout`` ends each call.
+
+Only the model's own ``timeout`` is set here (no ``client_timeout`` arg): the OpenAI client's
+default would wait ten minutes per attempt, and Inspect retries a timed-out attempt forever.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from inspect_ai.log import read_eval_log_sample_summaries
+from typer.testing import CliRunner
+
+from insider.cli import app
+from insider.run import run_log_files
+from insider.testing import FakeModelServer, FaultKind, Faults
+
+runner = CliRunner()
+
+HUNG = Faults(rate=1.0, kinds=(FaultKind.TIMEOUT,), timeout_hold_s=600.0)
+"""Every call is accepted and held open for ten minutes: longer than any test may wait."""
+
+
+@pytest.fixture(autouse=True)
+def fake_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_API_KEY", "x")
+
+
+def hung_model(server: FakeModelServer, **settings: Any) -> dict[str, Any]:
+    return {
+        "model": "openai-api/fake/test-model",
+        "base_url": server.base_url,
+        "timeout": 1,
+        **settings,
+    }
+
+
+def write_experiment(path: Path, samples: int, model: dict[str, Any], **extra: Any) -> Path:
+    config = {
+        "id": "hung",
+        "samples": samples,
+        "models": [model],
+        "conditions": {
+            "scenario": ["blackmail", "leaking"],
+            "goal_type": ["none"],
+            "urgency": ["replacement", "none"],
+        },
+        **extra,
+    }
+    file = path / "exp.yaml"
+    file.write_text(yaml.safe_dump(config))
+    return file
+
+
+@pytest.mark.timeout(120)
+def test_a_hung_call_ends_at_the_timeout_as_a_timeout_error(tmp_path: Path) -> None:
+    with FakeModelServer(faults=HUNG) as server:
+        file = write_experiment(tmp_path, 1, hung_model(server, max_connections=4))
+        started = time.monotonic()
+        result = runner.invoke(app, ["run", str(file), "--out", str(tmp_path / "run")])
+        elapsed = time.monotonic() - started
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, text
+    assert elapsed < 30, f"four 1-second calls took {elapsed:.0f} s"
+    assert "4 samples ended in error, by cause:" in text and "x timeout " in text, text
+    (log,) = run_log_files(tmp_path / "run" / "logs")
+    errors = [s.error for s in read_eval_log_sample_summaries(str(log))]
+    assert len(errors) == 4 and all(e and e.startswith("timeout: ") for e in errors), errors
+
+
+@pytest.mark.timeout(180)
+def test_a_hung_server_stops_the_run_early(tmp_path: Path) -> None:
+    with FakeModelServer(faults=HUNG) as server:
+        file = write_experiment(tmp_path, 12, hung_model(server, max_connections=10))
+        result = runner.invoke(app, ["run", str(file), "--out", str(tmp_path / "run")])
+        calls = server.stats.total
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, text
+    assert "stopped answering (timeout on the last 20 calls)" in text, text
+    assert calls < 48, f"{calls} calls: the run went on through the grid"
