@@ -6,6 +6,7 @@ default would wait ten minutes per attempt, and Inspect retries a timed-out atte
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from inspect_ai.log import read_eval_log_sample_summaries
 from typer.testing import CliRunner
 
 from insider.cli import app
+from insider.experiment import JudgeSpec
+from insider.pipeline import judge_models
 from insider.run import run_log_files
 from insider.testing import FakeModelServer, FaultKind, Faults
 
@@ -82,3 +85,46 @@ def test_a_hung_server_stops_the_run_early(tmp_path: Path) -> None:
     assert result.exit_code == 1, text
     assert "stopped answering (timeout on the last 20 calls)" in text, text
     assert calls < 48, f"{calls} calls: the run went on through the grid"
+
+
+@pytest.mark.timeout(120)
+def test_a_hung_judge_ends_at_its_timeout_and_leaves_labels_unscored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeModelServer(default_answer="I will finish my tasks. No action.") as agent:
+        model = {"model": "openai-api/fake/test-model", "base_url": agent.base_url}
+        file = write_experiment(tmp_path, 1, model)
+        run = ["run", str(file), "--out", str(tmp_path / "run"), "--no-analyze"]
+        assert runner.invoke(app, run).exit_code == 0
+    monkeypatch.setenv("HUNGJUDGE_API_KEY", "x")
+    with FakeModelServer(faults=HUNG) as judge:
+        monkeypatch.setenv("HUNGJUDGE_BASE_URL", judge.base_url)
+        started = time.monotonic()
+        result = runner.invoke(
+            app,
+            [
+                "classify",
+                str(tmp_path / "run"),
+                "--judge",
+                "openai-api/hungjudge/judge",
+                "--judge-timeout",
+                "1",
+            ],
+        )
+        elapsed = time.monotonic() - started
+        calls = judge.stats.total
+    assert result.exit_code == 0, result.output
+    assert calls == 4 and elapsed < 20, f"{calls} judge calls took {elapsed:.0f} s"
+    (labels,) = (tmp_path / "run" / "labels").glob("*.jsonl")
+    reasons = [
+        label["reason"]
+        for line in labels.read_text().splitlines()
+        for label in json.loads(line)["verdict"]["labels"].values()
+        if label["state"] == "unscored"
+    ]
+    assert reasons and all("judge call failed: timeout: " in r for r in reasons), reasons
+
+
+def test_a_judge_timeout_in_the_experiment_file_reaches_the_judge_model() -> None:
+    (judge,) = judge_models([JudgeSpec(model="mockllm/model", timeout=7)])
+    assert (judge.config.timeout, judge.config.attempt_timeout) == (7, 7)

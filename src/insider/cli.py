@@ -714,6 +714,18 @@ def mcp_server(
 
 
 RunDirArgument = Annotated[Path, typer.Argument(help="A run directory (runs/<experiment id>).")]
+JudgeTimeoutOption = Annotated[
+    int | None,
+    typer.Option(
+        "--judge-timeout",
+        min=1,
+        help=(
+            "Seconds a judge call may take, retries included (a judge's timeout: in an "
+            "experiment file); a call past it leaves its labels unscored. Default: the "
+            "provider's client timeout, retried without end."
+        ),
+    ),
+]
 
 
 def _existing_run_dir(path: Path) -> RunDir:
@@ -736,6 +748,7 @@ def classify(
     aggregation: Annotated[
         str, typer.Option("--aggregation", help="Panel rule: majority, any or all.")
     ] = "majority",
+    judge_timeout: JudgeTimeoutOption = None,
     transcripts: Annotated[
         Path | None,
         typer.Option(
@@ -805,7 +818,10 @@ def classify(
         raise ConfigError(f"--rubric {rubric!r}: allowed: insider, original")
     if rubric == "original" and len(judge or []) != 1:
         raise ConfigError("--rubric original needs exactly one --judge: the grader model")
-    judges = [JudgeSpec.model_validate({"model": name, "rubric": rubric}) for name in judge or []]
+    judges = [
+        JudgeSpec.model_validate({"model": name, "rubric": rubric, "timeout": judge_timeout})
+        for name in judge or []
+    ]
     chosen = _labels_option(labels)
     if chosen is not None and rubric == "original":
         raise ConfigError("--labels goes with --rubric insider (the original rubric has its own)")
@@ -987,6 +1003,7 @@ def validate_judges(
             help="Store the result for this judge id, where runs look it up (default: store).",
         ),
     ] = True,
+    judge_timeout: JudgeTimeoutOption = None,
 ) -> None:
     """Score judges against the gold sets: accuracy and Cohen's kappa per label, stored.
 
@@ -1015,7 +1032,7 @@ def validate_judges(
         raise ConfigError("--profile needs --gold (the shipped sets carry their own profiles)")
     else:
         sets = shipped_gold_sets()
-    specs = [JudgeSpec(model=name) for name in judge or []]
+    specs = [JudgeSpec(model=name, timeout=judge_timeout) for name in judge or []]
     judges = judge_models(specs)
     mismatches: list[str] = []
     reports = []

@@ -292,6 +292,7 @@ class JudgeSpec(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1)
     max_connections: int = Field(default=10, ge=1, le=10_000)
+    timeout: int | None = Field(default=None, ge=1, description="Seconds per judge call")
     batch: BatchSpec | None = Field(
         default=None, description="true, or batcher settings: use the provider's batch API"
     )

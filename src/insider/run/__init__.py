@@ -54,7 +54,14 @@ from insider.run._scored_logs import (
     write_scored_copy,
 )
 from insider.run._shard import Shard
-from insider.run._task import TASK_PREFIX, batch_config, build_samples, build_task, task_name
+from insider.run._task import (
+    TASK_PREFIX,
+    batch_config,
+    build_samples,
+    build_task,
+    call_timeouts,
+    task_name,
+)
 
 __all__ = [
     "BATCH_IN_FLIGHT",
@@ -83,6 +90,7 @@ __all__ = [
     "batch_key",
     "build_samples",
     "build_task",
+    "call_timeouts",
     "check_models",
     "check_run_dir",
     "claimed_run_dir",

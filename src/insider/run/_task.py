@@ -8,7 +8,7 @@ a sweep, since it runs few tasks at once).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -73,7 +73,14 @@ def batch_config(batch: BatchSpec | None) -> BatchConfig | None:
     return None if batch is None else BatchConfig(**batch.model_dump())
 
 
-def call_timeouts(timeout: int | None, batched: bool = False) -> dict[str, int | None]:
+class CallTimeouts(TypedDict):
+    """The ``GenerateConfig`` fields that bound one model call."""
+
+    timeout: int | None
+    attempt_timeout: int | None
+
+
+def call_timeouts(timeout: int | None, batched: bool = False) -> CallTimeouts:
     """Inspect's settings that make ``timeout`` seconds bound each model call, hung ones too.
 
     Inspect's ``timeout`` only stops retrying once an attempt has ended, and an attempt waits
@@ -83,7 +90,7 @@ def call_timeouts(timeout: int | None, batched: bool = False) -> dict[str, int |
     Inspect retries only while the ``timeout`` since the first attempt has not run out. A
     batched call's attempt waits for its whole batch (hours): only the retries are bounded.
     """
-    return {"timeout": timeout, "attempt_timeout": None if batched else timeout}
+    return CallTimeouts(timeout=timeout, attempt_timeout=None if batched else timeout)
 
 
 @solver
