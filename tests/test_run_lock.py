@@ -14,7 +14,8 @@ import yaml
 from typer.testing import CliRunner
 
 from insider.cli import app
-from insider.run import RunDirBusy, lock_run_dir
+from insider.experiment import load_experiment
+from insider.run import RunDirBusy, lock_run_dir, prepare_run_dir
 from insider.testing import FakeModelServer
 
 ROOT = Path(__file__).parents[1]
@@ -25,16 +26,17 @@ HOLD_LOCK = """
 import sys, time
 from pathlib import Path
 from insider.run import lock_run_dir
-with lock_run_dir(Path(sys.argv[1]), "insider classify"):
+with lock_run_dir(Path(sys.argv[1]), sys.argv[2], shared=sys.argv[2] == "insider mcp-server"):
     print("locked", flush=True)
     time.sleep(120)
 """
 
 
-def hold_lock(run_dir: Path) -> subprocess.Popen[str]:
-    """Another process that holds the run directory's lock until it is killed."""
+def hold_lock(run_dir: Path, command: str = "insider classify") -> subprocess.Popen[str]:
+    """Another process that holds the run directory's lock until it is killed (an
+    ``insider mcp-server`` holds it shared)."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(run_dir)],
+        [sys.executable, "-c", HOLD_LOCK, str(run_dir), command],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -143,3 +145,100 @@ def test_two_runs_of_one_experiment_at_once_pay_once(tmp_path: Path) -> None:
     assert second.returncode == 2, second.stdout + second.stderr
     assert f"pid {first.pid}, insider run" in " ".join(second.stderr.split())
     assert requests == 2  # only the first run's calls: the second paid for nothing
+
+
+# --- insider mcp-server: sessions share the lock, writers exclude them -----------------------
+
+SESSION = "leaking_none_replacement"
+
+
+def agentic_experiment(path: Path) -> Path:
+    config = {
+        "id": "served",
+        "mode": "agentic",
+        "models": [{"model": "mockllm/model"}],
+        "conditions": {"scenario": ["leaking"], "goal_type": ["none"], "urgency": ["replacement"]},
+    }
+    file = path / "served.yaml"
+    file.write_text(yaml.safe_dump(config))
+    return file
+
+
+def test_sessions_hold_the_lock_together_and_writers_are_refused_naming_them(
+    tmp_path: Path,
+) -> None:
+    file, run_dir = agentic_experiment(tmp_path), tmp_path / "run"
+    prepare_run_dir(run_dir, load_experiment(file), yaml.safe_load(file.read_text()))
+    first, second, gone = (hold_lock(run_dir, "insider mcp-server") for _ in range(3))
+    gone.kill()
+    gone.wait()
+    try:
+        for command in (["classify", str(run_dir)], ["analyze", str(run_dir)]):
+            result = runner.invoke(app, command)
+            text = " ".join(result.output.split())
+            assert result.exit_code == 2, text
+            assert f"pid {first.pid}, insider mcp-server; pid {second.pid}, insider mcp-server" in (
+                text
+            )
+            assert f"pid {gone.pid}" not in text  # a session that ended is not named
+        with pytest.raises(RunDirBusy, match=f"pid {first.pid}"), lock_run_dir(run_dir):
+            pass
+    finally:
+        for holder in (first, second):
+            holder.kill()
+            holder.wait()
+    with lock_run_dir(run_dir, "insider classify"):  # the kernel dropped the sessions' holds
+        assert (run_dir / LOCK_FILE).read_text() == f"{os.getpid()}\ninsider classify\n"
+
+
+def test_mcp_server_refuses_a_run_dir_a_writer_holds_and_writes_nothing(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    holder = hold_lock(run_dir, "insider run")
+    try:
+        file = agentic_experiment(tmp_path)
+        command = ["mcp-server", str(file), "--condition", SESSION, "--out", str(run_dir)]
+        result = runner.invoke(app, [*command, "--http", "0"])
+    finally:
+        holder.kill()
+        holder.wait()
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, text
+    assert f"pid {holder.pid}, insider run" in text and "Nothing was run" in text
+    assert sorted(p.name for p in run_dir.iterdir()) == [LOCK_FILE]  # no session, no log
+
+
+def mcp_server(file: Path, run_dir: Path, agent: str) -> subprocess.Popen[str]:
+    insider = str(Path(sys.executable).with_name("insider"))
+    command = [insider, "mcp-server", str(file), "--condition", SESSION, "--out", str(run_dir)]
+    return subprocess.Popen(
+        [*command, "--http", "0", "--agent", agent],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_mcp_servers_serve_one_run_dir_at_once_and_classify_waits_for_both(
+    tmp_path: Path,
+) -> None:
+    """Real ``insider mcp-server`` processes, listening at the same time on one run dir."""
+    file, run_dir = agentic_experiment(tmp_path), tmp_path / "run"
+    servers = [mcp_server(file, run_dir, f"agent-{i}") for i in range(2)]
+    try:
+        for server in servers:  # each says where it listens once it holds the lock
+            assert server.stderr is not None
+            line = server.stderr.readline()
+            assert "serving" in line and "streamable HTTP" in line, line
+        result = runner.invoke(app, ["classify", str(run_dir)])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2, text
+        assert all(f"pid {server.pid}, insider mcp-server" in text for server in servers), text
+        assert sorted(p.name for p in (run_dir / "mcp-sessions").iterdir()) == [
+            "0000.json",
+            "0001.json",
+        ]
+    finally:
+        for server in servers:
+            server.kill()
+            server.communicate()

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import re
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from insider.agents import (
 from insider.errors import ConfigError, RunError
 from insider.experiment import ExperimentConfig
 from insider.files import FILE_MODE
-from insider.run import TASK_PREFIX, RunDir, build_samples, prepare_run_dir
+from insider.run import TASK_PREFIX, RunDir, build_samples, lock_run_dir, prepare_run_dir
 from insider.scenarios import Condition, render, sample_id
 
 SESSIONS_DIR = "mcp-sessions"
@@ -121,12 +122,34 @@ def serve_session(
     check_session_args(config, agent_name, time_limit)
     condition = find_condition(config, condition_id)
     sock = bind_loopback(http_port) if http_port is not None else None  # fails before writing
+    # shared: other sessions may add samples at once; run/classify/analyze/report may not
+    try:
+        with lock_run_dir(root, "insider mcp-server", shared=True):
+            return _serve_locked(
+                config, raw_config, condition, root, sock, agent_name, time_limit, on_ready
+            )
+    finally:
+        if sock is not None:  # closed when served; not when the run dir was busy
+            sock.close()
+
+
+def _serve_locked(
+    config: ExperimentConfig,
+    raw_config: dict[str, Any],
+    condition: Condition,
+    root: Path,
+    sock: socket.socket | None,
+    agent_name: str,
+    time_limit: float,
+    on_ready: Any,
+) -> SessionSummary:
+    """``serve_session`` once the run directory's lock is held."""
     run_dir = prepare_run_dir(root, config, raw_config)
-    transport = "stdio" if sock is None else f"http 127.0.0.1:{http_port}"
+    transport = "stdio" if sock is None else f"http 127.0.0.1:{sock.getsockname()[1]}"
     number = claim_session(
         run_dir,
         {
-            "condition_id": condition_id,
+            "condition_id": condition.condition_id,
             "agent": agent_name,
             "transport": transport,
             "started": datetime.now(UTC).isoformat(timespec="seconds"),

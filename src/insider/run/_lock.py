@@ -9,6 +9,13 @@ keeps the holder's PID and command for the message the next writer gets.
 The lock is re-entrant within a process (``insider run`` holds it and then classifies under
 the same hold). Forked worker processes share the parent's hold; they close their copy of the
 descriptor without unlocking (``close_inherited_locks``).
+
+``insider mcp-server`` sessions take the lock *shared*: besides the run's set-up, each writes
+only files of its own (its session claim, its own task log), so several sessions may serve one
+run directory at once. ``run``, ``classify``, ``analyze`` and ``report`` rewrite files across
+the run: they are refused while any session holds the lock, and a session is refused while one
+of them does. A holder that finds the lock free rewrites the lock file with its PID; a session
+that joins others appends its own, so a refused writer can name the sessions still alive.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class RunDirBusy(ConfigError):
 @dataclass
 class _Hold:
     fd: int
+    shared: bool
     depth: int = 1
 
 
@@ -44,23 +52,26 @@ def _key(root: Path) -> Path:
 
 
 @contextlib.contextmanager
-def lock_run_dir(root: Path, command: str | None = None) -> Iterator[None]:
+def lock_run_dir(root: Path, command: str | None = None, *, shared: bool = False) -> Iterator[None]:
     """Hold ``root``'s writer lock for the block, or raise ``RunDirBusy`` at once.
 
     ``root`` is created if missing. ``command`` (default: the CLI command) is recorded with
-    the PID for whoever finds the lock held.
+    the PID for whoever finds the lock held. ``shared`` holds it together with other shared
+    holders (MCP sessions, which add files of their own) and against every exclusive one.
     """
     key = _key(root)
     hold = _holds.get(key)
     if hold is not None:
+        if hold.shared and not shared:
+            raise RuntimeError(f"{root}: held shared by this process; cannot hold it exclusively")
         hold.depth += 1
         try:
             yield
         finally:
             hold.depth -= 1
         return
-    fd = _acquire(root, command or _command_name())
-    _holds[key] = _Hold(fd)
+    fd = _acquire(root, command or _command_name(), shared)
+    _holds[key] = _Hold(fd, shared)
     try:
         yield
     finally:
@@ -73,7 +84,7 @@ def _command_name() -> str:
     return f"insider {args[0]}" if args else "insider"
 
 
-def _acquire(root: Path, command: str) -> int:
+def _acquire(root: Path, command: str, shared: bool) -> int:
     path = root / LOCK_FILE
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -83,33 +94,76 @@ def _acquire(root: Path, command: str) -> int:
             f"{root}: cannot lock the run directory ({exc.strerror or exc}); "
             "it must be a writable directory"
         ) from exc
+    record = f"{os.getpid()}\n{command}\n".encode()
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _read_holder(fd)
+        if _try_lock(fd, fcntl.LOCK_EX):  # no one else holds it: the file names this holder
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, record, 0)
+            # a session then lets other sessions in (flock converts without waiting; a
+            # writer that took the lock in between makes this session the one refused)
+            if shared and not _try_lock(fd, fcntl.LOCK_SH):
+                raise _busy(root, fd)
+        elif shared and _try_lock(fd, fcntl.LOCK_SH):  # other sessions hold it: join them
+            os.lseek(fd, 0, os.SEEK_END)
+            os.write(fd, record)
+        else:
+            raise _busy(root, fd)
+    except RunDirBusy:
         os.close(fd)
-        raise RunDirBusy(
-            f"{root}: in use by another insider process ({holder}); one writer at a time. "
-            "Nothing was run or paid for; wait for it to finish, then rerun."
-        ) from None
+        raise
     except OSError as exc:
         os.close(fd)
         raise ConfigError(f"{root}: cannot lock the run directory ({exc.strerror})") from exc
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n{command}\n".encode(), 0)
     return fd
 
 
-def _read_holder(fd: int) -> str:
-    """'pid N, insider run' from the lock file, as far as the holder has written it."""
+def _try_lock(fd: int, kind: int) -> bool:
+    """Take (or convert the hold to) ``kind`` without waiting; whether it was free."""
     try:
-        lines = os.pread(fd, 256, 0).decode("utf-8", "replace").splitlines()
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _busy(root: Path, fd: int) -> RunDirBusy:
+    return RunDirBusy(
+        f"{root}: in use by another insider process ({_read_holder(fd)}); one writer at a "
+        "time. Nothing was run or paid for; wait for it to finish, then rerun."
+    )
+
+
+def _read_holder(fd: int) -> str:
+    """'pid N, insider run' from the lock file, as far as the holder has written it.
+
+    Shared holders (MCP sessions) append theirs: those whose process is still alive are named.
+    """
+    try:
+        lines = os.pread(fd, 1 << 20, 0).decode("utf-8", "replace").splitlines()
     except OSError:
         lines = []
-    if not lines or not lines[0].strip().isdigit():
+    holders = [
+        (pid.strip(), command.strip() or "insider")
+        for pid, command in zip(lines[::2], lines[1::2], strict=False)
+        if pid.strip().isdigit()
+    ]
+    if len(lines) % 2 and lines[-1].strip().isdigit():  # the command is not written yet
+        holders.append((lines[-1].strip(), "insider"))
+    if len(holders) > 1:
+        holders = [holder for holder in holders if _alive(int(holder[0]))] or holders[-1:]
+    if not holders:
         return "pid unknown"
-    command = lines[1].strip() if len(lines) > 1 and lines[1].strip() else "insider"
-    return f"pid {lines[0].strip()}, {command}"
+    return "; ".join(f"pid {pid}, {command}" for pid, command in holders)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def holds_lock(root: Path) -> bool:
