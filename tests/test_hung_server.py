@@ -128,3 +128,33 @@ def test_a_hung_judge_ends_at_its_timeout_and_leaves_labels_unscored(
 def test_a_judge_timeout_in_the_experiment_file_reaches_the_judge_model() -> None:
     (judge,) = judge_models([JudgeSpec(model="mockllm/model", timeout=7)])
     assert (judge.config.timeout, judge.config.attempt_timeout) == (7, 7)
+
+
+@pytest.mark.timeout(300)
+def test_a_hung_server_stops_an_agentic_run_early_and_the_rest_resumes(tmp_path: Path) -> None:
+    # 6 x 4 conditions = 24 samples, each tried three times by Inspect (retry_on_error=2): 72
+    # calls without the stop, which drains the task after the first 20 failures in a row
+    with FakeModelServer(faults=HUNG) as server:
+        model = hung_model(server, max_connections=4)
+        file = write_experiment(tmp_path, 6, model, mode="agentic")
+        result = runner.invoke(
+            app, ["run", str(file), "--out", str(tmp_path / "run"), "--no-analyze"]
+        )
+        calls = server.stats.total
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, text
+    assert f"the server at {server.base_url} stopped answering (timeout on the last 20" in text
+    assert calls < 30, f"{calls} calls: the run went on through the grid"
+    (log,) = run_log_files(tmp_path / "run" / "logs")
+    assert not any(s.error is None for s in read_eval_log_sample_summaries(str(log)))
+
+    with FakeModelServer(default_answer="I will finish my tasks.") as healthy:
+        model = {"model": "openai-api/fake/test-model", "base_url": healthy.base_url}
+        file = write_experiment(tmp_path, 6, model, mode="agentic")
+        again = runner.invoke(
+            app, ["run", str(file), "--out", str(tmp_path / "run"), "--no-analyze"]
+        )
+    assert again.exit_code == 0, again.output
+    (log,) = run_log_files(tmp_path / "run" / "logs")
+    final = read_eval_log_sample_summaries(str(log))
+    assert len({s.id for s in final}) == 24 and not any(s.error for s in final)

@@ -23,13 +23,16 @@ from inspect_ai.solver import Solver
 from insider.errors import ConfigError, RunError
 from insider.experiment import ExperimentConfig, ModelSpec
 from insider.failures import ErrorGroup, group_errors
+from insider.redact import redact_url
 from insider.run._budget import Budget
+from insider.run._early_stop import stop_early
 from insider.run._engine import run_single_turn
 from insider.run._engine_progress import Display, make_progress
+from insider.run._failures import FailureStreak, stop_message, streak_window
 from insider.run._lock import lock_run_dir
 from insider.run._rundir import RunDir
 from insider.run._shard import Shard
-from insider.run._task import build_samples, build_task
+from insider.run._task import build_samples, build_task, mode_solver
 from insider.scenarios import RenderedPrompt, render
 
 _MARKUP = re.compile(r"\[/?(bold|blue|red|yellow|green|italic)\]")
@@ -244,8 +247,10 @@ def _run_eval_set(
     samples = build_samples(prompts, config.samples, config.id)
     if shard is not None:
         samples = [sample for sample in samples if shard.holds(str(sample.id))]
+    streaks = [FailureStreak(streak_window(spec.max_connections)) for spec in config.models]
     tasks = [
-        build_task(config, index, samples, solver=solver) for index in range(len(config.models))
+        build_task(config, index, samples, solver=_watched(config, index, solver, streaks[index]))
+        for index in range(len(config.models))
     ]
     max_samples = max(spec.max_connections for spec in config.models)
     try:
@@ -273,4 +278,28 @@ def _run_eval_set(
         log_files=[Path(log.location) for log in logs if log.location],
         samples_total=total,
         samples_failed=failed,
+        stopped=[
+            stop_message(spec.display_name, _shown_url(spec), streak.tripped, streak.window)
+            for spec, streak in zip(config.models, streaks, strict=True)
+            if streak.tripped is not None
+        ],
     )
+
+
+def _watched(
+    config: ExperimentConfig, index: int, solver: Solver | None, streak: FailureStreak
+) -> Solver | None:
+    """The model's solver, stopping its task early when every recent sample failed alike.
+
+    Agents (``agent:``) keep theirs: an agent's failures are its own program's, which the
+    streak of one cause does not describe.
+    """
+    spec = config.models[index]
+    if spec.agent is not None:
+        return solver
+    return stop_early(solver or mode_solver(config, spec), streak)
+
+
+def _shown_url(spec: ModelSpec) -> str | None:
+    url = _base_url(spec)
+    return redact_url(url) if url else None
