@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -201,21 +202,40 @@ def test_failed_calls_are_recorded_then_retried_on_rerun(tmp_path: Path) -> None
     assert list(run_dir.logs.glob("*.eval")) == [log_file]
 
 
-def test_interrupted_run_continues_in_the_same_log(tmp_path: Path) -> None:
-    calls: list[str] = []
+@pytest.fixture
+def sigint_handled() -> Iterator[None]:
+    """SIGINT as in a terminal's foreground process: Python's handler, not ignored.
 
+    A shell without job control (a script's ``make test &``, some CI runners) starts
+    background commands with SIGINT ignored, and Python keeps the ignore: Ctrl-C then never
+    reaches the run, which is right for such a process, but not the case tested here.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def interrupting_model(calls: list[str], at_call: int) -> dict[str, Any]:
+    """A scripted model that sends this process a SIGINT (Ctrl-C) on call ``at_call``."""
     note = calls_of(calls)
 
-    async def interrupt_on_fifth(
+    async def interrupt(
         messages: list[ChatMessage], tools: list[ToolInfo], choice: ToolChoice, config: Any
     ) -> ModelOutput:
-        if len(calls) == 4:
-            signal.raise_signal(signal.SIGINT)  # Ctrl-C: the run is cancelled
-            await asyncio.sleep(1)
+        if len(calls) == at_call - 1:
+            signal.raise_signal(signal.SIGINT)
+            await asyncio.sleep(1)  # where Ctrl-C reaches the run, cancelled: no answer
         return note(messages, tools, choice, config)
 
-    model = {"model": "mockllm/model", "args": {"custom_outputs": interrupt_on_fifth}}
-    config, run_dir = experiment(tmp_path, {**model, "max_connections": 1})
+    return {"model": "mockllm/model", "args": {"custom_outputs": interrupt}}
+
+
+@pytest.mark.usefixtures("sigint_handled")
+def test_interrupted_run_continues_in_the_same_log(tmp_path: Path) -> None:
+    calls: list[str] = []
+    config, run_dir = experiment(tmp_path, {**interrupting_model(calls, 5), "max_connections": 1})
     with pytest.raises(KeyboardInterrupt):
         run_experiment(config, run_dir, display="none")
     (log_file,) = run_log_files(run_dir.logs)
@@ -234,6 +254,18 @@ def test_interrupted_run_continues_in_the_same_log(tmp_path: Path) -> None:
     assert Counter(str(s.id) for s in final.samples or []) == Counter(
         {i: 1 for i in final.eval.dataset.sample_ids or []}
     )
+
+
+def test_a_run_whose_sigint_is_ignored_is_not_interrupted(tmp_path: Path) -> None:
+    """A background process keeps the ignore it inherited: ``kill -INT`` does not stop it."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        calls: list[str] = []
+        model = {**interrupting_model(calls, 5), "max_connections": 1}
+        summary = run_experiment(*experiment(tmp_path, model), display="none")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert summary.success and len(calls) == 8
 
 
 def test_a_finished_run_is_left_untouched(tmp_path: Path) -> None:
