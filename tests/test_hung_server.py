@@ -17,9 +17,9 @@ from inspect_ai.log import read_eval_log_sample_summaries
 from typer.testing import CliRunner
 
 from insider.cli import app
-from insider.experiment import JudgeSpec
+from insider.experiment import ExperimentConfig, JudgeSpec
 from insider.pipeline import judge_models
-from insider.run import run_log_files
+from insider.run import build_samples, build_task, render_all, run_log_files
 from insider.testing import FakeModelServer, FaultKind, Faults
 
 runner = CliRunner()
@@ -158,3 +158,16 @@ def test_a_hung_server_stops_an_agentic_run_early_and_the_rest_resumes(tmp_path:
     (log,) = run_log_files(tmp_path / "run" / "logs")
     final = read_eval_log_sample_summaries(str(log))
     assert len({s.id for s in final}) == 24 and not any(s.error for s in final)
+
+
+def test_a_batched_call_waits_for_its_batch_and_only_its_retries_are_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "x")  # the client is built, never called
+    model = {"model": "openai/gpt-4.1", "batch": True, "timeout": 60}
+    config = ExperimentConfig.model_validate({"id": "batched", "models": [model]})
+    batched = build_task(config, 0, build_samples(render_all(config), 1, config.id)).model
+    assert batched is not None
+    assert (batched.config.timeout, batched.config.attempt_timeout) == (60, None)
+    (judge,) = judge_models([JudgeSpec(model="openai/gpt-4.1", batch=True, timeout=60)])
+    assert (judge.config.timeout, judge.config.attempt_timeout) == (60, None)
