@@ -88,6 +88,8 @@ class ChatService:
         self._recorder = recorder
         self._request_stop = request_stop
         self._connections: set[asyncio.Task[None]] = set()
+        self._closing = False
+        """Set once the server stops: no connection serves another request."""
         self._prefixes = PromptPrefixes() if behaviour.prompt_caching else None
         self._batches = BatchService(behaviour.batches, recorder.batch_request)
 
@@ -115,6 +117,9 @@ class ChatService:
 
     async def close_connections(self) -> None:
         """Cancel every open connection (calls in flight are dropped) and wait for them."""
+        # Python 3.11's wait_for can swallow a cancellation that arrives as its read completes,
+        # and such a connection would go on answering after the stop: the flag ends it too.
+        self._closing = True
         tasks = list(self._connections)
         for task in tasks:
             task.cancel()
@@ -125,6 +130,8 @@ class ChatService:
     ) -> None:
         limits = self._behaviour.limits
         for _ in range(MAX_REQUESTS_PER_CONNECTION):
+            if self._closing:
+                return
             try:
                 request = await read_request(reader, limits.max_body_bytes, limits.idle_timeout_s)
             except HttpError as err:
@@ -134,6 +141,8 @@ class ChatService:
             if request is None:
                 return
             reply = await self._route(request, reader)
+            if self._closing:  # stopped while the call was in flight: it is dropped
+                return
             try:
                 await send(writer, reply)
             finally:
