@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import yaml
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, ModelUsage
 from inspect_ai.tool import ToolChoice, ToolInfo
 
@@ -59,3 +61,24 @@ def condition(**fields: object) -> Condition:
     }
     base.update(fields)
     return Condition.model_validate(base)
+
+
+def small_grid_file(
+    path: Path, experiment_id: str, model: dict[str, Any], samples: int, **extra: Any
+) -> Path:
+    """``path/exp.yaml``: one model on four conditions (blackmail and leaking, with and
+    without the replacement threat), ``samples`` each."""
+    config = {
+        "id": experiment_id,
+        "samples": samples,
+        "models": [model],
+        "conditions": {
+            "scenario": ["blackmail", "leaking"],
+            "goal_type": ["none"],
+            "urgency": ["replacement", "none"],
+        },
+        **extra,
+    }
+    file = path / "exp.yaml"
+    file.write_text(yaml.safe_dump(config))
+    return file

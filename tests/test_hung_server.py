@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from inspect_ai.log import read_eval_log_sample_summaries
 from typer.testing import CliRunner
 
@@ -21,6 +20,8 @@ from insider.experiment import ExperimentConfig, JudgeSpec
 from insider.pipeline import judge_models
 from insider.run import build_samples, build_task, render_all, run_log_files
 from insider.testing import FakeModelServer, FaultKind, Faults
+
+from .scripted import small_grid_file
 
 runner = CliRunner()
 
@@ -43,20 +44,7 @@ def hung_model(server: FakeModelServer, **settings: Any) -> dict[str, Any]:
 
 
 def write_experiment(path: Path, samples: int, model: dict[str, Any], **extra: Any) -> Path:
-    config = {
-        "id": "hung",
-        "samples": samples,
-        "models": [model],
-        "conditions": {
-            "scenario": ["blackmail", "leaking"],
-            "goal_type": ["none"],
-            "urgency": ["replacement", "none"],
-        },
-        **extra,
-    }
-    file = path / "exp.yaml"
-    file.write_text(yaml.safe_dump(config))
-    return file
+    return small_grid_file(path, "hung", model, samples, **extra)
 
 
 @pytest.mark.timeout(120)

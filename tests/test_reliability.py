@@ -8,32 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from insider.cli import app
 from insider.scenarios import Condition, render
 from insider.testing import FakeModelServer, FaultKind, Faults
 
+from .scripted import small_grid_file
+
 runner = CliRunner()
 SECRET = "sk-insider-test-SECRET-0123456789"
 
 
 def experiment(path: Path, model: dict[str, Any], samples: int = 4, **extra: Any) -> Path:
-    config = {
-        "id": "reliability",
-        "samples": samples,
-        "models": [model],
-        "conditions": {
-            "scenario": ["blackmail", "leaking"],
-            "goal_type": ["none"],
-            "urgency": ["replacement", "none"],
-        },
-        **extra,
-    }
-    file = path / "exp.yaml"
-    file.write_text(yaml.safe_dump(config))
-    return file
+    return small_grid_file(path, "reliability", model, samples, **extra)
 
 
 def fake(server: FakeModelServer, **settings: Any) -> dict[str, Any]:
